@@ -152,16 +152,13 @@ func ExplainTLSError(err error, dialled string) error {
 	return &UntrustedError{Subject: leaf.Subject.CommonName, Issuer: leaf.Issuer.CommonName, Fingerprint: FingerprintHex(leaf), Err: cve.Err}
 }
 
-// SplitHostPort is net.SplitHostPort that also accepts a bare host.
-func hostOnly(addr string) string {
+// HostOf returns the host part of addr ("host:port" or a bare host).
+func HostOf(addr string) string {
 	if h, _, err := net.SplitHostPort(addr); err == nil {
 		return h
 	}
 	return addr
 }
-
-// HostOf returns the host part of addr ("host:port" or a bare host).
-func HostOf(addr string) string { return hostOnly(addr) }
 
 // ServerTLSConfig returns a TLS server configuration with TLS 1.2 minimum
 // (1.3 preferred by the protocol) serving the certificate that get returns.
