@@ -183,6 +183,9 @@ func (ca *CA) Issue(spec CertSpec) (*Cert, error) {
 }
 
 func (ca *CA) sign(spec CertSpec, pub crypto.PublicKey) (*x509.Certificate, error) {
+	if spec.Usage == UsageCA {
+		return nil, errors.New("a local CA issues leaf certificates only")
+	}
 	t, err := template(spec)
 	if err != nil {
 		return nil, err
@@ -197,8 +200,10 @@ func (ca *CA) sign(spec CertSpec, pub crypto.PublicKey) (*x509.Certificate, erro
 	return x509.ParseCertificate(der)
 }
 
-// SignCSR issues a certificate for a PKCS#10 request. The names come from the
-// request; the usage and validity from spec (spec's names, if any, replace the request's).
+// SignCSR issues a certificate for a PKCS#10 request (DER). The names come
+// from the request; the usage and validity from spec (spec's names, if any,
+// replace the request's). The request's signature must verify; it cannot ask
+// for a CA certificate.
 func (ca *CA) SignCSR(csrDER []byte, spec CertSpec) (*x509.Certificate, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
@@ -293,20 +298,21 @@ func ParseCertsPEM(data []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// LoadCertFile reads the certificates of a PEM file.
+// LoadCertFile reads the certificates of a PEM file (a DER file is accepted too).
 func LoadCertFile(path string) ([]*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read certificate: %w", err)
 	}
-	certs, err := ParseCertsPEM(b)
+	certs, err := ParseCertsAny(b)
 	if err != nil {
 		return nil, fmt.Errorf("certificate file %s: %w", path, err)
 	}
 	return certs, nil
 }
 
-// LoadPair reads a certificate (chain) file and its key file.
+// LoadPair reads a certificate (chain) file and its key file. It fails with
+// ErrKeyMismatch if the key does not belong to the first certificate.
 func LoadPair(certFile, keyFile string) (*Cert, error) {
 	certs, err := LoadCertFile(certFile)
 	if err != nil {
@@ -315,6 +321,9 @@ func LoadPair(certFile, keyFile string) (*Cert, error) {
 	key, err := LoadKeyFile(keyFile)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckKeyMatch(certs[0], key); err != nil {
+		return nil, fmt.Errorf("%s and %s: %w", certFile, keyFile, err)
 	}
 	return &Cert{Cert: certs[0], Key: key}, nil
 }

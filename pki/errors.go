@@ -13,6 +13,10 @@ var (
 	ErrNoCertificate  = errors.New("no certificate found in PEM data")
 	ErrNotFound       = errors.New("certificate not found in trust store")
 	ErrNotTokenSigner = errors.New("certificate is not allowed to sign tokens (missing the termgate token-signing extended key usage)")
+	ErrKeyMismatch    = errors.New("private key does not belong to the certificate")
+	ErrPKCS12Password = errors.New("pkcs12: wrong password (or a damaged file)")
+	ErrCAExists       = errors.New("a certificate authority already exists there")
+	ErrEncryptedKey   = errors.New("encrypted PEM private keys are not supported: decrypt it first (openssl pkcs8 -in KEY -out PLAIN)")
 )
 
 // NameMismatchError reports that a certificate does not carry the name the

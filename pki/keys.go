@@ -60,7 +60,9 @@ func MarshalKeyPEM(k crypto.Signer) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-// ParseKeyPEM decodes the first private key in PEM data (PKCS#8, PKCS#1 RSA or SEC 1 EC).
+// ParseKeyPEM decodes the first private key in PEM data (PKCS#8, PKCS#1 RSA
+// or SEC 1 EC). Other block types (certificates, parameters) are skipped; an
+// encrypted key is ErrEncryptedKey.
 func ParseKeyPEM(data []byte) (crypto.Signer, error) {
 	for {
 		var b *pem.Block
@@ -72,6 +74,9 @@ func ParseKeyPEM(data []byte) (crypto.Signer, error) {
 			k   any
 			err error
 		)
+		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
+			return nil, ErrEncryptedKey
+		}
 		switch b.Type {
 		case "PRIVATE KEY":
 			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)

@@ -5,11 +5,16 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode"
 )
 
 // Entry is one certificate of a trust store with its friendly name.
@@ -23,16 +28,48 @@ type Entry struct {
 // comment line "# <friendly name>". A certificate appears at most once
 // (identity is its DER). A TrustStore is safe for concurrent use: readers
 // always see a complete old or new set while it reloads.
+//
+// A store bound to a file treats the file as the source of truth: Reload,
+// ReloadIfChanged and Watch replace in-memory edits (Add, Remove, Merge) that
+// were not saved.
 type TrustStore struct {
-	mu      sync.RWMutex
-	path    string
+	// reloadMu serialises reading the bound file, so that two concurrent
+	// reloads cannot install an older file's contents after a newer one's.
+	reloadMu sync.Mutex
+
+	// mu serialises changes of the contents and guards the fields below.
+	mu   sync.RWMutex
+	path string
+	file os.FileInfo // the bound file as last loaded successfully
+	bad  os.FileInfo // the bound file as last seen failing to parse
+
+	// cur is the current contents. Readers load it without locking (the
+	// lookups on every token stay contention-free); writers replace it
+	// whole while holding mu.
+	cur atomic.Pointer[snapshot]
+}
+
+// snapshot is one immutable version of a store's contents.
+type snapshot struct {
 	entries []Entry
 	byKID   map[string]*x509.Certificate
 	pool    *x509.CertPool
-	modTime time.Time
 	loaded  time.Time
 	version uint64
 }
+
+var emptySnapshot = &snapshot{byKID: map[string]*x509.Certificate{}, pool: x509.NewCertPool()}
+
+// snap returns the current contents (empty for a zero TrustStore).
+func (s *TrustStore) snap() *snapshot {
+	if c := s.cur.Load(); c != nil {
+		return c
+	}
+	return emptySnapshot
+}
+
+// errNoPath is returned by file operations of an in-memory store.
+var errNoPath = errors.New("trust store is not bound to a file")
 
 // NewTrustStore returns an empty in-memory store. Give it a path with
 // LoadTrustStore or SetPath to persist it.
@@ -42,15 +79,28 @@ func NewTrustStore(certs ...*x509.Certificate) *TrustStore {
 	for _, c := range certs {
 		es = append(es, Entry{Name: defaultName(c), Cert: c})
 	}
-	s.setLocked(es)
+	s.setLocked(dedupe(es))
 	return s
 }
 
 func defaultName(c *x509.Certificate) string {
-	if c.Subject.CommonName != "" {
-		return c.Subject.CommonName
+	if n := cleanName(c.Subject.CommonName); n != "" {
+		return n
 	}
 	return FingerprintHex(c)[:16]
+}
+
+// cleanName makes a friendly name fit on its "# name" line: control
+// characters become spaces and surrounding space is trimmed. It is
+// idempotent, so names survive Encode and Parse unchanged.
+func cleanName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
 }
 
 // MaxTrustStoreSize bounds the size of a PEM bundle that ParseTrustStore accepts.
@@ -58,8 +108,9 @@ const MaxTrustStoreSize = 8 << 20
 
 // ParseTrustStore decodes a PEM bundle. Friendly names come from "# name"
 // comment lines just before each block; non-certificate blocks are skipped;
-// a certificate that does not parse is an error (a trust store is never
-// silently partial). An empty bundle gives an empty store.
+// a malformed PEM block or a certificate that does not parse is an error (a
+// trust store is never silently partial). A certificate that appears twice
+// is kept once, under its first name. An empty bundle gives an empty store.
 func ParseTrustStore(data []byte) (*TrustStore, error) {
 	es, err := parseBundle(data)
 	if err != nil {
@@ -77,13 +128,15 @@ func parseBundle(data []byte) ([]Entry, error) {
 	var es []Entry
 	rest := data
 	for {
-		start := bytes.Index(rest, []byte("-----BEGIN "))
+		start := beginLine(rest)
 		if start < 0 {
 			break
 		}
 		name := lastCommentName(rest[:start])
 		b, after := pem.Decode(rest[start:])
-		if b == nil {
+		// pem.Decode skips a malformed block and returns the next good one;
+		// a block that swallowed another BEGIN line was malformed.
+		if b == nil || beginLine(rest[start+1:len(rest)-len(after)]) >= 0 {
 			return nil, fmt.Errorf("trust store: malformed PEM block at byte %d", len(data)-len(rest)+start)
 		}
 		rest = after
@@ -102,16 +155,29 @@ func parseBundle(data []byte) ([]Entry, error) {
 	return dedupe(es), nil
 }
 
+// beginLine returns the offset of the first "-----BEGIN " that starts a
+// line of b, or -1. Like pem.Decode, it ignores one in the middle of a line.
+func beginLine(b []byte) int {
+	const begin = "-----BEGIN "
+	if bytes.HasPrefix(b, []byte(begin)) {
+		return 0
+	}
+	if i := bytes.Index(b, []byte("\n"+begin)); i >= 0 {
+		return i + 1
+	}
+	return -1
+}
+
 // lastCommentName returns the text of the last "# ..." line in b, if the
 // lines after it are blank.
 func lastCommentName(b []byte) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\r\n\t "), "\n")
-	if len(lines) == 0 {
-		return ""
+	b = bytes.TrimRight(b, "\r\n\t ")
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
 	}
-	l := strings.TrimSpace(lines[len(lines)-1])
+	l := strings.TrimSpace(string(b))
 	if strings.HasPrefix(l, "#") {
-		return strings.TrimSpace(strings.TrimPrefix(l, "#"))
+		return cleanName(strings.TrimPrefix(l, "#"))
 	}
 	return ""
 }
@@ -144,26 +210,12 @@ func LoadTrustStore(path string) (*TrustStore, error) {
 // bound to path.
 func OpenTrustStore(path string) (*TrustStore, error) {
 	s, err := LoadTrustStore(path)
-	if os.IsNotExist(unwrapPath(err)) {
+	if errors.Is(err, fs.ErrNotExist) {
 		s = &TrustStore{path: path}
 		s.setLocked(nil)
 		return s, nil
 	}
 	return s, err
-}
-
-func unwrapPath(err error) error {
-	for err != nil {
-		if _, ok := err.(*os.PathError); ok {
-			return err
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		err = u.Unwrap()
-	}
-	return nil
 }
 
 // Path is the file the store is bound to ("" for an in-memory store).
@@ -181,56 +233,127 @@ func (s *TrustStore) SetPath(path string) {
 }
 
 // Reload re-reads the bound file. On error the current contents are kept.
+// Reloading a file whose contents equal the store's changes nothing (Version
+// stays).
 func (s *TrustStore) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	path := s.Path()
+	if path == "" {
+		return errNoPath
+	}
+	_, err := s.reloadLocked(path)
+	return err
+}
+
+// ReloadIfChanged re-reads the bound file if it differs from the one last
+// read (another file renamed over it, or a new modification time or size),
+// and reports whether the contents changed. A file that failed to parse is
+// reported once: until it changes again, it is not re-read and the call
+// returns false, nil. Writers should replace the file atomically (write a
+// temporary file and rename it, as WriteFileAtomic and Save do); an in-place
+// rewrite of equal size within the file system's timestamp granularity can
+// go unnoticed.
+func (s *TrustStore) ReloadIfChanged() (bool, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	s.mu.RLock()
-	path := s.path
+	path, cur, bad := s.path, s.file, s.bad
 	s.mu.RUnlock()
 	if path == "" {
-		return fmt.Errorf("trust store has no file to reload")
+		return false, errNoPath
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("trust store: %w", err)
+		return false, fmt.Errorf("trust store: %w", err)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("trust store: %w", err)
+	if sameFile(cur, fi) || sameFile(bad, fi) {
+		return false, nil
 	}
-	es, err := parseBundle(b)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	s.mu.Lock()
-	s.setLocked(es)
-	s.modTime = fi.ModTime()
-	s.mu.Unlock()
-	return nil
+	return s.reloadLocked(path)
 }
 
-// setLocked replaces the contents; s.mu must be held (or s unshared).
-func (s *TrustStore) setLocked(es []Entry) {
-	s.entries = es
-	s.byKID = make(map[string]*x509.Certificate, len(es))
-	s.pool = x509.NewCertPool()
-	for _, e := range es {
-		s.byKID[KID(e.Cert)] = e.Cert
-		s.pool.AddCert(e.Cert)
+func sameFile(a, b os.FileInfo) bool {
+	return a != nil && b != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
+}
+
+// reloadLocked reads path; s.reloadMu must be held. The file's identity is
+// taken from the open descriptor, so it always describes the bytes read.
+func (s *TrustStore) reloadLocked(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("trust store: %w", err)
 	}
-	s.loaded = time.Now()
-	s.version++
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("trust store: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxTrustStoreSize+1))
+	if err != nil {
+		return false, fmt.Errorf("trust store: %w", err)
+	}
+	es, err := parseBundle(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bound := s.path == path
+	if err != nil {
+		if bound {
+			s.bad = fi
+		}
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	changed := !equalEntries(s.snap().entries, es)
+	if changed {
+		s.setLocked(es)
+	}
+	if bound {
+		s.file, s.bad = fi, nil
+	}
+	return changed, nil
+}
+
+func equalEntries(a, b []Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !bytes.Equal(a[i].Cert.Raw, b[i].Cert.Raw) {
+			return false
+		}
+	}
+	return true
+}
+
+// setLocked publishes new contents; s.mu must be held (or s unshared). It
+// builds a new map and pool, so values handed out earlier stay valid.
+func (s *TrustStore) setLocked(es []Entry) {
+	n := &snapshot{
+		entries: es,
+		byKID:   make(map[string]*x509.Certificate, len(es)),
+		pool:    x509.NewCertPool(),
+		loaded:  time.Now(),
+		version: s.snap().version + 1,
+	}
+	for _, e := range es {
+		n.byKID[KID(e.Cert)] = e.Cert
+		n.pool.AddCert(e.Cert)
+	}
+	s.cur.Store(n)
 }
 
 // Encode returns the store as a PEM bundle with "# name" lines.
 func (s *TrustStore) Encode() []byte {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return encodeEntries(s.entries)
+	return encodeEntries(s.snap().entries)
 }
 
 func encodeEntries(es []Entry) []byte {
 	var buf bytes.Buffer
 	for _, e := range es {
-		name := strings.NewReplacer("\n", " ", "\r", " ").Replace(e.Name)
+		name := cleanName(e.Name)
+		if name == "" {
+			name = defaultName(e.Cert)
+		}
 		fmt.Fprintf(&buf, "# %s\n", name)
 		pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: e.Cert.Raw})
 	}
@@ -243,38 +366,33 @@ func (s *TrustStore) Save() error {
 	path := s.path
 	s.mu.RUnlock()
 	if path == "" {
-		return fmt.Errorf("trust store has no file to save to")
+		return errNoPath
 	}
 	return s.SaveAs(path)
 }
 
-// SaveAs writes the store atomically to path (mode 0644).
+// SaveAs writes the store atomically to path (mode 0644): readers of the file
+// see the old or the new bundle, and no temporary file is left behind. A
+// watcher of the store's own file re-reads it once and finds it unchanged.
 func (s *TrustStore) SaveAs(path string) error {
-	if err := WriteFileAtomic(path, s.Encode(), 0o644); err != nil {
-		return err
-	}
-	if fi, err := os.Stat(path); err == nil {
-		s.mu.Lock()
-		if s.path == path {
-			s.modTime = fi.ModTime()
-		}
-		s.mu.Unlock()
-	}
-	return nil
+	return WriteFileAtomic(path, s.Encode(), 0o644)
 }
 
-// Add appends a certificate under name (empty: its common name). It reports
-// whether the store changed (false if the certificate was already present).
+// Add appends a certificate under name (empty: its common name; control
+// characters become spaces). It reports whether the store changed (false if
+// the certificate was already present, whatever its name).
 func (s *TrustStore) Add(name string, c *x509.Certificate) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.byKID[KID(c)]; ok {
+	cur := s.snap()
+	if _, ok := cur.byKID[KID(c)]; ok {
 		return false
 	}
+	name = cleanName(name)
 	if name == "" {
 		name = defaultName(c)
 	}
-	es := append(append([]Entry(nil), s.entries...), Entry{Name: name, Cert: c})
+	es := append(append([]Entry(nil), cur.entries...), Entry{Name: name, Cert: c})
 	s.setLocked(es)
 	return true
 }
@@ -283,17 +401,22 @@ func (s *TrustStore) Add(name string, c *x509.Certificate) bool {
 // fingerprint (hex, with or without colons, any case) equals ref. It returns
 // how many were removed.
 func (s *TrustStore) Remove(ref string) int {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return 0
+	}
 	norm := strings.ToLower(strings.ReplaceAll(ref, ":", ""))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	cur := s.snap()
 	var keep []Entry
-	for _, e := range s.entries {
+	for _, e := range cur.entries {
 		if e.Name == ref || KID(e.Cert) == ref || FingerprintHex(e.Cert) == norm {
 			continue
 		}
 		keep = append(keep, e)
 	}
-	n := len(s.entries) - len(keep)
+	n := len(cur.entries) - len(keep)
 	if n > 0 {
 		s.setLocked(keep)
 	}
@@ -313,27 +436,26 @@ func (s *TrustStore) Merge(other *TrustStore) int {
 }
 
 // Replace sets the contents to those of other (used when a fresher copy of a
-// replicated store arrives).
+// replicated store arrives). Version changes only if the contents differ.
 func (s *TrustStore) Replace(other *TrustStore) {
 	es := other.Entries()
 	s.mu.Lock()
-	s.setLocked(es)
+	if !equalEntries(s.snap().entries, es) {
+		s.setLocked(es)
+	}
 	s.mu.Unlock()
 }
 
 // Entries returns a copy of the entries in order.
 func (s *TrustStore) Entries() []Entry {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return append([]Entry(nil), s.entries...)
+	return append([]Entry(nil), s.snap().entries...)
 }
 
 // Certificates returns the certificates in order.
 func (s *TrustStore) Certificates() []*x509.Certificate {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]*x509.Certificate, len(s.entries))
-	for i, e := range s.entries {
+	es := s.snap().entries
+	out := make([]*x509.Certificate, len(es))
+	for i, e := range es {
 		out[i] = e.Cert
 	}
 	return out
@@ -341,67 +463,61 @@ func (s *TrustStore) Certificates() []*x509.Certificate {
 
 // Len is the number of certificates.
 func (s *TrustStore) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.entries)
+	return len(s.snap().entries)
 }
 
-// ByKID looks a certificate up by its key id (see KID).
+// ByKID looks a certificate up by its key id (see KID). It takes no lock.
 func (s *TrustStore) ByKID(kid string) (*x509.Certificate, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	c, ok := s.byKID[kid]
+	c, ok := s.snap().byKID[kid]
 	return c, ok
 }
 
 // Pool returns the certificates as an x509.CertPool (do not modify it).
 func (s *TrustStore) Pool() *x509.CertPool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.pool
+	return s.snap().pool
 }
 
 // Version increases on every change of contents.
 func (s *TrustStore) Version() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.version
+	return s.snap().version
 }
 
 // LoadedAt is when the contents last changed (loaded, reloaded or edited).
 func (s *TrustStore) LoadedAt() time.Time {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.loaded
+	return s.snap().loaded
 }
 
-// Watch reloads the store whenever its file changes (checked every interval;
-// zero means 2 s) until ctx ends. A file that fails to parse is reported to
-// onError (may be nil) and the current contents are kept.
+// Watch reloads the store whenever its file changes (see ReloadIfChanged;
+// checked every interval, zero means 2 s) until ctx ends. A file that fails
+// to parse, or cannot be read, is reported to onError (may be nil) once, and
+// the current contents are kept until a good file appears. Watch returns
+// when ctx ends; run it in a goroutine that the caller waits for.
 func (s *TrustStore) Watch(ctx context.Context, interval time.Duration, onError func(error)) {
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var lastErr string
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		s.mu.RLock()
-		path, mod := s.path, s.modTime
-		s.mu.RUnlock()
-		if path == "" {
+		_, err := s.ReloadIfChanged()
+		if errors.Is(err, errNoPath) {
 			continue
 		}
-		fi, err := os.Stat(path)
-		if err != nil || fi.ModTime().Equal(mod) {
+		if err == nil {
+			lastErr = ""
 			continue
 		}
-		if err := s.Reload(); err != nil && onError != nil {
-			onError(err)
+		if msg := err.Error(); msg != lastErr {
+			lastErr = msg
+			if onError != nil {
+				onError(err)
+			}
 		}
 	}
 }

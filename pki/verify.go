@@ -104,31 +104,43 @@ func CertNames(c *x509.Certificate) []string {
 // that the server's certificate names serverName. With checkName false the
 // chain is still verified against store (the "verify server identity"
 // setting turned off by an administrator); only the name check is skipped.
+//
+// Verification is VerifyPeer, run from VerifyConnection on every handshake
+// (resumed ones too) against the store's contents at that moment, so a
+// reloaded store takes effect on the next connection; it tolerates
+// DefaultClockSkew. The standard library's own check is switched off
+// (InsecureSkipVerify) because it would verify against a pool fixed when the
+// configuration was made and without that tolerance; nothing is accepted
+// that VerifyPeer refuses. Handshake errors are the typed errors of
+// VerifyPeer (*NameMismatchError, *UntrustedError, *ValidityError).
 func ClientTLSConfig(store *TrustStore, serverName string, checkName bool) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		ServerName: serverName,
 		NextProtos: []string{"http/1.1"},
 	}
-	verify := func(cs tls.ConnectionState) error {
-		opts := VerifyOptions{}
-		if checkName {
-			opts.Name = serverName
-		}
-		return VerifyPeer(store, cs.PeerCertificates, opts)
-	}
 	if checkName {
-		// The standard library verifies chain and name against the store's
-		// pool; VerifyConnection then repeats the check with our own clock
-		// skew tolerance and explanatory errors.
+		// The standard library verifies the chain against the store's
+		// current pool and the name against serverName; VerifyConnection
+		// adds our own check (termgate's policy on top of the standard one).
+		// Build one config per connection so a reloaded store takes effect;
+		// handshake errors are explained by ExplainTLSError.
 		cfg.RootCAs = store.Pool()
-		cfg.VerifyConnection = verify
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if serverName == "" {
+				return errors.New("no server name to verify the certificate against: set the name clients dial, or turn the name check off explicitly")
+			}
+			return VerifyPeer(store, cs.PeerCertificates, VerifyOptions{Name: serverName})
+		}
 		return cfg
 	}
-	// Name check off: the standard library cannot skip only the name, so it
-	// skips its own verification and VerifyConnection verifies the chain.
+	// The administrator turned "verify server identity" off. The standard
+	// library cannot skip only the name check, so its own verification is
+	// replaced by VerifyConnection, which still requires a chain to store.
 	cfg.InsecureSkipVerify = true
-	cfg.VerifyConnection = verify
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		return VerifyPeer(store, cs.PeerCertificates, VerifyOptions{})
+	}
 	return cfg
 }
 
