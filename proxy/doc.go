@@ -1,0 +1,91 @@
+// Package proxy is termgate's security proxy node: the small, boring box in
+// the DMZ that relays a terminal or FTP session only when the client
+// presents an authorization token the management servers signed for exactly
+// that destination (DESIGN.md §3, §4).
+//
+//	srv, err := proxy.New(proxy.Config{
+//		Listen:        "0.0.0.0:9443",
+//		CertFile:      "proxy.pem", KeyFile: "proxy.key",
+//		MgmtTrustFile: "termgate-proxy/mgmt-signers.pem",
+//		MgmtTLSTrustFile: "termgate-proxy/mgmt-tls.pem",
+//		MgmtURLs:      []string{"https://mgmt1.example.com:8443"},
+//		Logger:        logger,
+//	})
+//	if err != nil { ... }
+//	go func() { <-sigterm; srv.Drain(context.Background()) }()
+//	err = srv.Serve(ctx)
+//
+// # Front end
+//
+// Clients speak TLS (1.2 minimum, the certificate reloaded from disk without
+// dropping sessions) and send exactly one HTTP/1.1 CONNECT request, read
+// with a hand-written parser (ParseConnect) from a buffered reader that the
+// relay then continues from, so bytes pipelined after the request are kept.
+// The answer is "200 Connection established" with Termgate-Session, or a
+// status with a Termgate-Error code and a one-line reason, then close.
+// Connections from the load balancers' networks (Config.ProxyProtocolFrom)
+// must start with a PROXY protocol v1 or v2 header, whose client address is
+// used for logs and limits; a PROXY header from anywhere else is refused.
+//
+// # Security model
+//
+//   - Never an open relay: with client authorization on (the default) every
+//     CONNECT needs a token verified against the management signer store
+//     only (certificates carrying termgate's token-signing usage); with it
+//     off, only destinations in the proxy's own allow list may be reached,
+//     and an empty list denies everything.
+//   - Destination policy, applied to every resolved address before any
+//     dial: link-local, cloud metadata endpoints, unspecified, multicast,
+//     broadcast and reserved addresses and the proxy's own listeners are
+//     denied; loopback and private ranges only inside Config.AllowNetworks
+//     (metadata addresses need their exact /32 or /128 listed, link-local a
+//     network inside the link-local range). The name is resolved once and
+//     the checked address is dialled, so DNS rebinding cannot redirect it.
+//   - Host TLS: a token with htls makes the proxy speak TLS to the host and
+//     verify its chain and name against the host trust store, as clients
+//     verify the proxy.
+//   - Limits: concurrent sessions per node (503 overloaded) and per token
+//     subject (429 rate_limited), failed authorizations per client address
+//     (a token bucket, 429 rate_limited), TLS handshake and request-header
+//     timeouts, a 16 KiB header cap, idle and maximum session durations.
+//
+// # Single use of a token across the cluster
+//
+// Each jti has one owner node: the highest rendezvous (HRW) hash of
+// (node id, jti) over this node and Config.Peers. The owner's local replay
+// cache decides first use; other nodes ask it over the peer link (mutually
+// authenticated TLS with certificates from the peer trust store, a
+// line-based protocol on pooled connections, Config.PeerTimeout per check).
+// When the owner cannot be reached:
+//
+//   - a token with cnf (proof of possession, DESIGN.md §5) is accepted on
+//     this node's local replay cache only: it is bound to the client's TLS
+//     connection by the proof, so replaying it elsewhere is useless;
+//   - a bearer token fails closed with 503 replay_check_unavailable.
+//
+// # Management trust
+//
+// The signer store (Config.MgmtTrustFile, written by Enroll) is refreshed
+// from GET {url}/api/v1/trust/mgmt.pem of each Config.MgmtURLs in turn,
+// over HTTPS verified against Config.MgmtTLSTrustFile, every
+// TrustRefreshInterval and when a token names an unknown kid (at most once
+// per TrustRefreshMinDelay). A bundle holding any certificate without the
+// token-signing usage, or no certificate, is refused. The last good copy is
+// saved atomically and used while the management servers are unreachable;
+// /readyz fails when it is older than Config.TrustMaxAge.
+//
+// # Operations
+//
+// The ops listener serves /healthz, /readyz (JSON, with the issuers'
+// observed clock offsets) and /metrics (Prometheus). Drain turns readiness
+// off, keeps accepting for DrainGrace, then lets sessions finish until
+// DrainTimeout. Audit events (session start and end with bytes_in = client
+// to host and bytes_out = host to client, and every rejection) go to
+// Config.Logger; a token is never logged.
+//
+// # Standards
+//
+// RFC 9110 §9.3.6 (CONNECT), RFC 9112 (HTTP/1.1 message syntax), RFC 8446
+// and RFC 5705 (TLS 1.3, exporters), the PROXY protocol specification
+// (HAProxy, v1 and v2), RFC 6750 (Bearer challenge).
+package proxy
