@@ -1,0 +1,185 @@
+package mgmt
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/termgate/termgate/pki"
+)
+
+// Client talks to a management server's HTTPS API, for administration
+// commands (`termgate mgmt ...` against a running server) and tests. It is
+// safe for concurrent use once its token is set.
+type Client struct {
+	// BaseURL is e.g. "https://127.0.0.1:8443".
+	BaseURL string
+	// HTTP is the client to use; NewClient makes one trusting only the given CA.
+	HTTP *http.Client
+	// Token is sent as "Authorization: Bearer": a login token or an API key.
+	Token string
+}
+
+// NewClient returns a client for baseURL that trusts only the certificates
+// in caPEM (nil: the system roots).
+func NewClient(baseURL string, caPEM []byte) (*Client, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caPEM != nil {
+		ts, err := pki.ParseTrustStore(caPEM)
+		if err != nil {
+			return nil, err
+		}
+		if ts.Len() == 0 {
+			return nil, fmt.Errorf("CA bundle holds no certificate")
+		}
+		cfg.RootCAs = ts.Pool()
+	}
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false, MaxIdleConnsPerHost: 16,
+		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 60 * time.Second, IdleConnTimeout: 90 * time.Second}
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), HTTP: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
+}
+
+// Do sends in (JSON, if not nil) and decodes a 2xx answer into out (if not
+// nil). A non-2xx answer is an *APIError.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, readAPIError(resp)
+	}
+	return resp, nil
+}
+
+func readAPIError(resp *http.Response) error {
+	var eb errorBody
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	ae := &APIError{Status: resp.StatusCode}
+	if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
+		ae.Code, ae.Message = eb.Error.Code, eb.Error.Message
+	} else {
+		ae.Code, ae.Message = CodeInternal, strings.TrimSpace(string(b))
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		ae.RetryAfter = ra
+	}
+	return ae
+}
+
+// Login logs in with a password and keeps the login token in c.Token.
+func (c *Client) Login(ctx context.Context, user, password string) (TokenResponse, error) {
+	var tr TokenResponse
+	err := c.Do(ctx, http.MethodPost, "/api/v1/login", LoginRequest{Username: user, Password: password}, &tr)
+	if err == nil {
+		c.Token = tr.Token
+	}
+	return tr, err
+}
+
+// CreateEnrollCode asks for a one-time proxy enrollment code.
+func (c *Client) CreateEnrollCode(ctx context.Context) (code string, expires time.Time, err error) {
+	var out struct {
+		Code      string    `json:"code"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	err = c.Do(ctx, http.MethodPost, "/api/v1/admin/enroll-codes", nil, &out)
+	return out.Code, out.ExpiresAt, err
+}
+
+// Enroll performs the certificate exchange (no login needed: the code is the credential).
+func (c *Client) Enroll(ctx context.Context, req pki.EnrollRequest) (*pki.EnrollResponse, error) {
+	var out pki.EnrollResponse
+	if err := c.Do(ctx, http.MethodPost, "/api/v1/enroll", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PutUser creates or updates a user.
+func (c *Client) PutUser(ctx context.Context, name string, spec UserSpec) (User, error) {
+	var u User
+	err := c.Do(ctx, http.MethodPut, "/api/v1/admin/users/"+name, spec, &u)
+	return u, err
+}
+
+// PutSession creates or replaces a session definition.
+func (c *Client) PutSession(ctx context.Context, name string, def SessionDef) (SessionDef, error) {
+	var d SessionDef
+	err := c.Do(ctx, http.MethodPut, "/api/v1/admin/sessions/"+name, def, &d)
+	return d, err
+}
+
+// RotateKey starts a signing-key rotation.
+func (c *Client) RotateKey(ctx context.Context, now bool) (SigningKey, error) {
+	var k SigningKey
+	err := c.Do(ctx, http.MethodPost, "/api/v1/admin/rotate-key", RotateKeyRequest{Now: now}, &k)
+	return k, err
+}
+
+// CheckProxies runs the name preflight on the server.
+func (c *Client) CheckProxies(ctx context.Context) (ProxyCheckReport, error) {
+	var rep ProxyCheckReport
+	err := c.Do(ctx, http.MethodGet, "/api/v1/admin/check-proxies", nil, &rep)
+	return rep, err
+}
+
+// Backup streams a consistent copy of the running server's store to w and
+// checks that the whole file arrived.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, http.MethodPost, "/api/v1/admin/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return n, fmt.Errorf("backup: got %d of %d bytes", n, resp.ContentLength)
+	}
+	return n, nil
+}

@@ -1,0 +1,107 @@
+package mgmt
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Sentinel errors. Handlers map them to HTTP statuses (see APIError).
+var (
+	// ErrStoreLocked means another process holds the data directory's store,
+	// usually a running management server.
+	ErrStoreLocked = errors.New("the store is in use by another process (is `termgate mgmt serve` running on this data directory?)")
+	// ErrNotInitialized means the data directory has no store yet.
+	ErrNotInitialized = errors.New("data directory is not initialised (run `termgate mgmt init`)")
+	// ErrSchemaTooNew means the store was written by a newer termgate.
+	ErrSchemaTooNew = errors.New("store schema is newer than this termgate understands")
+	// ErrNotFound means the named object does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the change contradicts the current state.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid means a value failed validation.
+	ErrInvalid = errors.New("invalid value")
+	// ErrUnauthorized means the caller is not authenticated.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden means the caller may not do this.
+	ErrForbidden = errors.New("forbidden")
+	// ErrRateLimited means too many attempts; retry later.
+	ErrRateLimited = errors.New("too many attempts")
+	// ErrEnrollCode means an enrollment code is unknown, used or expired.
+	ErrEnrollCode = errors.New("enrollment code is unknown, already used or expired")
+	// ErrNoProxyAddress means launch cannot tell clients how to reach a
+	// proxy: Config.ProxyAddress is empty or no proxy is enrolled.
+	ErrNoProxyAddress = errors.New("no proxy to launch through")
+	// ErrNotListening means Serve was called on a server made with Open.
+	ErrNotListening = errors.New("server was opened without a listener (use New)")
+	// ErrClosed means the server is closed.
+	ErrClosed = errors.New("server closed")
+)
+
+// Error codes of the JSON error body {"error":{"code","message"}}.
+const (
+	CodeBadRequest   = "bad_request"
+	CodeInvalidJSON  = "invalid_json"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	CodeNotFound     = "not_found"
+	CodeConflict     = "conflict"
+	CodeTooLarge     = "too_large"
+	CodeRateLimited  = "rate_limited"
+	CodeInternal     = "internal"
+	CodeUnavailable  = "unavailable"
+)
+
+// APIError is an error of the HTTP API: the status, the code and a message
+// that is safe to show (it never contains a secret). The client returns it
+// for every non-2xx answer.
+type APIError struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter int // seconds, for 429
+	Err        error
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+func (e *APIError) Unwrap() error { return e.Err }
+
+func apiErr(status int, code, format string, a ...any) *APIError {
+	return &APIError{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// toAPIError maps any error to an APIError; unknown errors become 500 with a
+// generic message (the detail goes to the log only).
+func toAPIError(err error) *APIError {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var re *RateLimitError
+	switch {
+	case errors.As(err, &re):
+		return &APIError{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: err.Error(), RetryAfter: re.retrySeconds(), Err: err}
+	case errors.Is(err, ErrNotFound):
+		return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrConflict):
+		return &APIError{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrInvalid):
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrUnauthorized):
+		return &APIError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrEnrollCode):
+		return &APIError{Status: http.StatusForbidden, Code: CodeForbidden, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrNoProxyAddress) && err == ErrNoProxyAddress:
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "no proxy address configured (set --proxy-address)", Err: err}
+	case errors.Is(err, ErrNoProxyAddress):
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error(), Err: err}
+	}
+	return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error (see the server log)", Err: err}
+}
+
+func invalidf(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}

@@ -1,0 +1,334 @@
+package mgmt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the store layout this termgate writes. Open migrates an
+// older store forward, step by step, inside one transaction.
+const SchemaVersion = 1
+
+// Buckets. The replicated ones make up a Snapshot; the rest are local to a node.
+var (
+	bMeta     = []byte("meta")     // local: schema, revision
+	bSessions = []byte("sessions") // name → SessionDef
+	bUsers    = []byte("users")    // name → userRecord
+	bAPIKeys  = []byte("api_keys") // id → apiKeyRecord
+	bSettings = []byte("settings") // "security" → Security
+	bProxies  = []byte("proxies")  // node id → Proxy
+	bSigners  = []byte("signers")  // kid → SigningKey
+	bEnroll   = []byte("enroll")   // hex SHA-256 of code → enrollCodeRecord
+	bRevoked  = []byte("revoked")  // jti → expiry (unix seconds, 8 bytes)
+	bAudit    = []byte("audit")    // local: seq (8 bytes) → AuditEvent
+
+	replicatedBuckets = [][]byte{bSessions, bUsers, bAPIKeys, bSettings, bProxies, bSigners, bEnroll, bRevoked}
+
+	keySchema   = []byte("schema")
+	keyRevision = []byte("revision")
+	keyNodeID   = []byte("node_id")
+	keySecurity = []byte("security")
+)
+
+// migrations[v] upgrades a store from schema v to v+1.
+var migrations = map[int]func(tx *bolt.Tx) error{
+	0: func(tx *bolt.Tx) error {
+		for _, b := range append([][]byte{bMeta, bAudit}, replicatedBuckets...) {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		sec, _ := json.Marshal(DefaultSecurity())
+		return tx.Bucket(bSettings).Put(keySecurity, sec)
+	},
+}
+
+// store is the embedded database of one management node. Every change is
+// one bbolt transaction that also bumps the revision counter, so a
+// snapshot (Export) always has one consistent revision.
+type store struct {
+	db   *bolt.DB
+	path string
+}
+
+type storeOptions struct {
+	ReadOnly bool
+	Create   bool
+	Timeout  time.Duration
+}
+
+func openStore(path string, o storeOptions) (*store, error) {
+	if !o.Create {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", path, ErrNotInitialized)
+		}
+	}
+	if o.Timeout == 0 {
+		o.Timeout = time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, ErrStoreLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &store{db: db, path: path}
+	if o.ReadOnly {
+		err = db.View(func(tx *bolt.Tx) error { return checkSchema(tx) })
+	} else {
+		err = db.Update(migrate)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func schemaOf(tx *bolt.Tx) int {
+	m := tx.Bucket(bMeta)
+	if m == nil {
+		return 0
+	}
+	v := m.Get(keySchema)
+	if len(v) != 8 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint64(v))
+}
+
+func checkSchema(tx *bolt.Tx) error {
+	v := schemaOf(tx)
+	if v > SchemaVersion {
+		return fmt.Errorf("%w: version %d, this termgate reads up to %d", ErrSchemaTooNew, v, SchemaVersion)
+	}
+	if v < 1 {
+		return fmt.Errorf("not a termgate management store (no schema version)")
+	}
+	return nil
+}
+
+func migrate(tx *bolt.Tx) error {
+	v := schemaOf(tx)
+	if v > SchemaVersion {
+		return fmt.Errorf("%w: version %d, this termgate reads up to %d", ErrSchemaTooNew, v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		if err := migrations[v](tx); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		}
+		if err := tx.Bucket(bMeta).Put(keySchema, u64(uint64(v+1))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+// update runs fn in a write transaction and bumps the revision.
+func (s *store) update(fn func(tx *bolt.Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		m := tx.Bucket(bMeta)
+		return m.Put(keyRevision, u64(revisionOf(tx)+1))
+	})
+}
+
+// updateLocal runs fn in a write transaction that changes only local state.
+func (s *store) updateLocal(fn func(tx *bolt.Tx) error) error { return s.db.Update(fn) }
+
+func (s *store) view(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
+
+func revisionOf(tx *bolt.Tx) uint64 {
+	v := tx.Bucket(bMeta).Get(keyRevision)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// revision is the number of committed changes to the replicated state.
+func (s *store) revision() uint64 {
+	var r uint64
+	s.db.View(func(tx *bolt.Tx) error { r = revisionOf(tx); return nil })
+	return r
+}
+
+func getJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
+	b := tx.Bucket(bucket).Get(key)
+	if b == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("store: corrupt %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+func putJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucket).Put(key, b)
+}
+
+// listJSON decodes every value of a bucket, in key order.
+func listJSON[T any](tx *bolt.Tx, bucket []byte) ([]T, error) {
+	var out []T
+	err := tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return fmt.Errorf("store: corrupt %s/%s: %w", bucket, k, err)
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
+}
+
+func nodeIDOf(tx *bolt.Tx) string { return string(tx.Bucket(bMeta).Get(keyNodeID)) }
+
+// Snapshot is the whole replicated state at one revision: sessions, users
+// and grants (with password hashes), API keys (hashed), security settings,
+// enrolled proxies, management signing certificates, enrollment codes
+// (hashed) and revoked login tokens. Private keys are never part of it.
+// Buckets maps a bucket name to its raw key/value pairs, so a snapshot
+// taken by one version can be imported by the next and migrated.
+type Snapshot struct {
+	Schema   int                          `json:"schema"`
+	Revision uint64                       `json:"revision"`
+	Buckets  map[string]map[string][]byte `json:"buckets"`
+}
+
+// export returns the replicated state, consistently, in one read transaction.
+func (s *store) export() (*Snapshot, error) {
+	snap := &Snapshot{Buckets: map[string]map[string][]byte{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		snap.Schema = schemaOf(tx)
+		snap.Revision = revisionOf(tx)
+		for _, name := range replicatedBuckets {
+			m := map[string][]byte{}
+			if err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				m[string(k)] = bytes.Clone(v)
+				return nil
+			}); err != nil {
+				return err
+			}
+			snap.Buckets[string(name)] = m
+		}
+		return nil
+	})
+	return snap, err
+}
+
+// importSnapshot replaces the replicated state with snap in one transaction
+// and sets the revision to the snapshot's. Local buckets are kept.
+func (s *store) importSnapshot(snap *Snapshot) error {
+	if snap.Schema != SchemaVersion {
+		return invalidf("snapshot schema %d, this store has %d", snap.Schema, SchemaVersion)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range replicatedBuckets {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+			b, err := tx.CreateBucket(name)
+			if err != nil {
+				return err
+			}
+			for k, v := range snap.Buckets[string(name)] {
+				if err := b.Put([]byte(k), v); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bMeta).Put(keyRevision, u64(snap.Revision))
+	})
+}
+
+// writeTo writes a consistent copy of the whole database file.
+func (s *store) writeTo(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// validateStoreFile checks that path is a termgate management store this
+// version can read: bbolt consistency check, schema, and every record decodes.
+func validateStoreFile(path string) (rev uint64, err error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("%s is not a readable store: %w", path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		var first error
+		for cerr := range tx.Check() { // drain: the checker goroutine sends every error
+			if first == nil {
+				first = cerr
+			}
+		}
+		if first != nil {
+			return fmt.Errorf("consistency check: %w", first)
+		}
+		if err := checkSchema(tx); err != nil {
+			return err
+		}
+		for _, b := range append([][]byte{bMeta}, replicatedBuckets...) {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("bucket %s is missing", b)
+			}
+		}
+		if nodeIDOf(tx) == "" {
+			return fmt.Errorf("no node id")
+		}
+		if _, err := listJSON[SessionDef](tx, bSessions); err != nil {
+			return err
+		}
+		if _, err := listJSON[userRecord](tx, bUsers); err != nil {
+			return err
+		}
+		if _, err := listJSON[apiKeyRecord](tx, bAPIKeys); err != nil {
+			return err
+		}
+		if _, err := listJSON[Proxy](tx, bProxies); err != nil {
+			return err
+		}
+		if _, err := listJSON[SigningKey](tx, bSigners); err != nil {
+			return err
+		}
+		var sec Security
+		if err := getJSON(tx, bSettings, keySecurity, &sec); err != nil {
+			return fmt.Errorf("security settings: %w", err)
+		}
+		rev = revisionOf(tx)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return rev, nil
+}
