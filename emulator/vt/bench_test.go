@@ -90,12 +90,6 @@ func scrollPayload(size int) benchPayload {
 	return benchPayload{name: "scroll", data: []byte(b.String()), want: want}
 }
 
-type engine struct {
-	name string
-	new  func() func([]byte) (int, error)
-	rows func() []string
-}
-
 func feedChunks(write func([]byte) (int, error), data []byte) error {
 	for len(data) > 0 {
 		n := min(benchChunk, len(data))

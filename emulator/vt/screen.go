@@ -175,7 +175,6 @@ type Screen struct {
 	osc    []byte
 
 	replyBuf bytes.Buffer
-	text     strings.Builder
 
 	gen     uint64
 	changed chan struct{}
