@@ -49,7 +49,7 @@ func TestLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 3 || list[0].Name != sessionDemo || list[0].Protocol != "telnet" || list[0].Terminal.Model != "vt220" {
+	if len(list) != 5 || list[0].Name != sessionDemo || list[0].Protocol != "telnet" || list[0].Terminal.Model != "vt220" {
 		t.Errorf("sessions: %+v", list)
 	}
 

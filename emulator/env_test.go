@@ -2,8 +2,10 @@ package emulator_test
 
 // A small stand-in for the management server and the proxy, implementing
 // only their wire contracts (DESIGN.md §3, §6) with real TLS, real tokens
-// (token.Issuer, token.Verifier with proof of possession and replay cache)
-// and a real telnet host, so the SDK is tested over the wire.
+// (token.Issuer, token.Verifier with proof of possession and replay cache),
+// relaying to real hosts: termgate's demo VT host and demo 3270 host (what
+// "termgate up" serves), plus a tiny line-echo telnet host that shows each
+// key as the host received it, so the SDK is tested over the wire.
 
 import (
 	"bufio"
@@ -26,18 +28,28 @@ import (
 
 	"github.com/termgate/termgate/emulator"
 	"github.com/termgate/termgate/emulator/telnet"
+	"github.com/termgate/termgate/internal/demo/tn3270host"
+	"github.com/termgate/termgate/internal/demo/vthost"
 	"github.com/termgate/termgate/pki"
 	"github.com/termgate/termgate/token"
 )
 
 const (
-	testUser      = "alice"
-	testPassword  = "correct horse"
-	proxyName     = "proxy.termgate.test"
-	demoBanner    = "termgate demo host"
-	sessionDemo   = "demo-vt"
-	sessionEcho   = "echo-tcp"
-	sessionDenied = "denied-3270"
+	testUser     = "alice"
+	testPassword = "correct horse"
+	proxyName    = "proxy.termgate.test"
+
+	demoBanner   = "termgate demo host" // the demo VT host's banner
+	demoPrompt   = "Select an option"   // ...and its menu prompt
+	lineBanner   = "termgate line host" // the in-test line host's banner
+	logon3270    = "TERMGATE DEMO 3270" // the demo 3270 host's logon panel
+	password3270 = "demo"               // ...and its published password
+
+	sessionDemo = "demo-vt"   // vthost over telnet
+	sessionLine = "line-vt"   // the line host over telnet
+	sessionEcho = "echo-tcp"  // the echo server over raw TCP
+	session3270 = "demo-3270" // tn3270host
+	sessionFTP  = "files-ftp" // an ftp definition, which Open refuses
 )
 
 type testEnv struct {
@@ -49,8 +61,11 @@ type testEnv struct {
 	verifier *token.Verifier
 	mgmt     *httptest.Server
 	proxy    *fakeProxy
-	host     *demoHost
+	host     *lineHost
 	echo     *echoServer
+	vt       *vthost.Server
+	tn3270   *tn3270host.Server
+	hostsWG  sync.WaitGroup // the demo hosts' Serve loops
 
 	mu       sync.Mutex
 	logins   map[string]bool
@@ -95,30 +110,49 @@ func startEnv() (*testEnv, error) {
 	}
 	env.MgmtCA.AddCert(ca.Cert.Cert)
 
-	if env.host, err = startDemoHost(); err != nil {
+	if env.host, err = startLineHost(); err != nil {
 		return nil, err
 	}
 	if env.echo, err = startEcho(); err != nil {
 		env.host.Close()
 		return nil, err
 	}
-	proxyCert, err := ca.Issue(pki.CertSpec{CommonName: proxyName, DNSNames: []string{proxyName}, Usage: pki.UsageServer})
+	vtLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
-	}
-	if env.proxy, err = startProxy(proxyCert, env.verifier); err != nil {
 		env.host.Close()
 		env.echo.Close()
 		return nil, err
 	}
-	hostAddr := env.host.ln.Addr().(*net.TCPAddr)
-	echoAddr := env.echo.ln.Addr().(*net.TCPAddr)
+	tnLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		vtLn.Close()
+		env.host.Close()
+		env.echo.Close()
+		return nil, err
+	}
+	env.vt, env.tn3270 = &vthost.Server{}, &tn3270host.Server{}
+	env.hostsWG.Add(2)
+	go func() { defer env.hostsWG.Done(); _ = env.vt.Serve(context.Background(), vtLn) }()
+	go func() { defer env.hostsWG.Done(); _ = env.tn3270.Serve(context.Background(), tnLn) }()
+	proxyCert, err := ca.Issue(pki.CertSpec{CommonName: proxyName, DNSNames: []string{proxyName}, Usage: pki.UsageServer})
+	if err != nil {
+		env.closeHosts()
+		return nil, err
+	}
+	if env.proxy, err = startProxy(proxyCert, env.verifier); err != nil {
+		env.closeHosts()
+		return nil, err
+	}
+	port := func(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
 	env.sessions = map[string]emulator.SessionInfo{
-		sessionDemo: {Name: sessionDemo, Protocol: "telnet", Host: "127.0.0.1", Port: hostAddr.Port,
+		sessionDemo: {Name: sessionDemo, Protocol: "telnet", Host: "127.0.0.1", Port: port(vtLn),
 			Terminal: emulator.Terminal{Model: "vt220", Rows: 24, Cols: 80}, Description: "demo VT host"},
-		sessionEcho: {Name: sessionEcho, Protocol: "tcp", Host: "127.0.0.1", Port: echoAddr.Port},
-		sessionDenied: {Name: sessionDenied, Protocol: "tn3270", Host: "127.0.0.1", Port: 3270,
-			Terminal: emulator.Terminal{Model: "IBM-3278-2", Rows: 24, Cols: 80}},
+		sessionLine: {Name: sessionLine, Protocol: "telnet", Host: "127.0.0.1", Port: port(env.host.ln),
+			Terminal: emulator.Terminal{Model: "vt220", Rows: 24, Cols: 80}},
+		sessionEcho: {Name: sessionEcho, Protocol: "tcp", Host: "127.0.0.1", Port: port(env.echo.ln)},
+		session3270: {Name: session3270, Protocol: "tn3270", Host: "127.0.0.1", Port: port(tnLn),
+			Terminal: emulator.Terminal{Model: "IBM-3278-2-E", Rows: 24, Cols: 80, Codepage: "cp037"}, Description: "demo 3270 host"},
+		sessionFTP: {Name: sessionFTP, Protocol: "ftp", Host: "127.0.0.1", Port: port(env.echo.ln)},
 	}
 
 	mgmtCert, err := ca.Issue(pki.CertSpec{CommonName: "127.0.0.1", Usage: pki.UsageServer})
@@ -135,8 +169,15 @@ func startEnv() (*testEnv, error) {
 func (e *testEnv) Close() {
 	e.mgmt.Close()
 	e.proxy.Close()
+	e.closeHosts()
+}
+
+func (e *testEnv) closeHosts() {
 	e.host.Close()
 	e.echo.Close()
+	e.vt.Close()
+	e.tn3270.Close()
+	e.hostsWG.Wait()
 }
 
 func (e *testEnv) MgmtURL() string { return e.mgmt.URL }
@@ -200,7 +241,10 @@ func (e *testEnv) routes() http.Handler {
 			apiErr(w, 401, "unauthorized", "log in first")
 			return
 		}
-		list := []emulator.SessionInfo{e.sessions[sessionDemo], e.sessions[sessionEcho], e.sessions[sessionDenied]}
+		var list []emulator.SessionInfo
+		for _, name := range []string{sessionDemo, sessionLine, sessionEcho, session3270, sessionFTP} {
+			list = append(list, e.sessions[name])
+		}
 		writeJSON(w, 200, map[string]any{"sessions": list})
 	})
 	mux.HandleFunc("POST /api/v1/sessions/{name}/launch", func(w http.ResponseWriter, r *http.Request) {
@@ -443,11 +487,12 @@ func (p *fakeProxy) handle(c *tls.Conn) {
 	wg.Wait()
 }
 
-// demoHost is a tiny telnet application: a banner, a prompt, and for each
-// line typed the answer `got "<line>"` (Go-quoted, so keys are visible).
-// "size" reports the window size (NAWS), "ttype" the terminal type, "quit"
-// ends the connection.
-type demoHost struct {
+// lineHost is a tiny telnet application: a banner, a prompt, and for each
+// line typed the answer `got "<line>"` (Go-quoted, so keys are visible as
+// the host received them, which the demo VT host does not show). "size"
+// reports the window size (NAWS), "ttype" the terminal type, "quit" ends the
+// connection.
+type lineHost struct {
 	ln net.Listener
 	wg sync.WaitGroup
 
@@ -455,12 +500,12 @@ type demoHost struct {
 	conns map[net.Conn]struct{}
 }
 
-func startDemoHost() (*demoHost, error) {
+func startLineHost() (*lineHost, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	h := &demoHost{ln: ln, conns: map[net.Conn]struct{}{}}
+	h := &lineHost{ln: ln, conns: map[net.Conn]struct{}{}}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -481,14 +526,14 @@ func startDemoHost() (*demoHost, error) {
 					h.mu.Unlock()
 					c.Close()
 				}()
-				serveDemo(c)
+				serveLine(c)
 			}()
 		}
 	}()
 	return h, nil
 }
 
-func (h *demoHost) Close() {
+func (h *lineHost) Close() {
 	h.ln.Close()
 	h.mu.Lock()
 	for c := range h.conns {
@@ -498,14 +543,14 @@ func (h *demoHost) Close() {
 	h.wg.Wait()
 }
 
-func serveDemo(c net.Conn) {
+func serveLine(c net.Conn) {
 	var out []byte
 	for _, n := range [][2]byte{{telnet.WILL, byte(telnet.OptEcho)}, {telnet.WILL, byte(telnet.OptSGA)},
 		{telnet.DO, byte(telnet.OptTTYPE)}, {telnet.DO, byte(telnet.OptNAWS)}} {
 		out = telnet.AppendNegotiation(out, n[0], telnet.Option(n[1]))
 	}
 	out = telnet.AppendSubnegotiation(out, telnet.OptTTYPE, []byte{telnet.TTypeSend})
-	out = append(out, "\x1b[H\x1b[2J"+demoBanner+"\r\n> "...)
+	out = append(out, "\x1b[H\x1b[2J"+lineBanner+"\r\n> "...)
 	if _, err := c.Write(out); err != nil {
 		return
 	}

@@ -42,11 +42,20 @@ var (
 	// ErrClosed is returned by operations on a closed Session.
 	ErrClosed = errors.New("session closed")
 	// ErrUnsupportedProtocol is returned by Open for a session whose
-	// protocol this SDK cannot drive as a character terminal.
+	// protocol this SDK cannot drive as a terminal (ftp), and by Connect for
+	// one it cannot offer as a byte stream (ftp, tn3270).
 	ErrUnsupportedProtocol = errors.New("unsupported session protocol")
 	// ErrUnknownKey is returned by Press and ParseKey for a key name they
 	// do not know.
 	ErrUnknownKey = errors.New("unknown key")
+	// ErrNotTN3270 is returned by the 3270-only methods of a Session (Fields,
+	// FieldAt, SetField, Keyboard, WaitForUnlock) on a VT session, and by
+	// Press for a 3270 key (PF3, PA1, Clear...) there.
+	ErrNotTN3270 = errors.New("not a 3270 session")
+	// ErrNotVT is returned by the VT-only methods of a Session (Send,
+	// Resize) on a 3270 session, and by Press for a key a 3270 keyboard
+	// lacks (Escape, Ctrl-C, PgUp...).
+	ErrNotVT = errors.New("not a VT session")
 )
 
 // Termgate-Error codes of the proxy (DESIGN.md §3).

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/termgate/termgate/emulator"
@@ -12,9 +14,9 @@ import (
 
 // Example logs in, launches a session, waits for the host's first screen,
 // types a line and reads the screen. It runs against an in-process stand-in
-// for the management server, the proxy and a telnet host, so that its output
-// is checked; against a real deployment only the URL, the CA file and the
-// credentials change.
+// for the management server and the proxy, relaying to termgate's demo VT
+// host, so that its output is checked; against "termgate up" only the URL,
+// the CA file and the credentials change.
 func Example() {
 	env, err := startEnv()
 	if err != nil {
@@ -38,7 +40,15 @@ func Example() {
 	}
 	defer s.Close()
 
-	if err := s.WaitForText(ctx, "termgate demo host"); err != nil {
+	// The demo host repaints once it knows the terminal type (shown in its
+	// status line): wait for that before typing.
+	if _, err := s.WaitForRegexp(ctx, regexp.MustCompile(`(?m)Select an option[\s\S]*\| vt220 *$`)); err != nil {
+		log.Fatal(err)
+	}
+	if err := s.Type("2"); err != nil { // echo mode
+		log.Fatal(err)
+	}
+	if err := s.WaitForText(ctx, "Echo mode"); err != nil {
 		log.Fatal(err)
 	}
 	if err := s.Type("hello"); err != nil {
@@ -47,19 +57,74 @@ func Example() {
 	if err := s.Press("Enter"); err != nil {
 		log.Fatal(err)
 	}
-	if err := s.WaitForText(ctx, `got "hello"`); err != nil {
+	m, err := s.WaitForRegexp(ctx, regexp.MustCompile(`hello  =>  (\S+)`))
+	if err != nil {
 		log.Fatal(err)
 	}
-	for _, row := range s.Screen()[:3] {
-		fmt.Println(row)
-	}
-	row, col := s.Cursor()
-	fmt.Println("cursor:", row, col)
+	fmt.Println("the host answered:", m[1])
+	rows, cols := s.Size()
+	fmt.Println("screen:", rows, "x", cols)
 	// Output:
-	// termgate demo host
-	// > hello
-	// got "hello"
-	// cursor: 3 2
+	// the host answered: HELLO
+	// screen: 24 x 80
+}
+
+// Example_tn3270 signs on to the demo 3270 host: the same Session API, plus
+// fields and 3270 keys.
+func Example_tn3270() {
+	env, err := startEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer env.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c, err := emulator.NewClient(env.MgmtURL(), emulator.ClientOptions{CA: env.MgmtCA})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Login(ctx, "alice", "correct horse"); err != nil {
+		log.Fatal(err)
+	}
+	s, err := emulator.Open(ctx, c, "demo-3270", emulator.SessionOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	if err := s.WaitForText(ctx, "TERMGATE DEMO 3270"); err != nil {
+		log.Fatal(err)
+	}
+	fields, err := s.Fields()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, f := range fields {
+		if !f.Protected { // the input fields: user and (hidden) password
+			fmt.Printf("input field at %d,%d: %d positions, hidden %v\n", f.Row, f.Col, f.Len, f.Hidden)
+		}
+	}
+	if err := s.SetField(5, 20, "alice"); err != nil {
+		log.Fatal(err)
+	}
+	if err := s.SetField(6, 20, "demo"); err != nil {
+		log.Fatal(err)
+	}
+	if err := s.Press("Enter"); err != nil {
+		log.Fatal(err)
+	}
+	if err := s.WaitForText(ctx, "MAIN MENU"); err != nil {
+		log.Fatal(err)
+	}
+	if err := s.WaitForUnlock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(strings.TrimSpace(s.Screen()[2]))
+	// Output:
+	// input field at 5,20: 8 positions, hidden false
+	// input field at 6,20: 8 positions, hidden true
+	// Signed on as ALICE
 }
 
 // ExampleClient_Launch shows the lower layers: a launch, then a tunnel for

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/termgate/termgate/emulator/ssh"
+	"github.com/termgate/termgate/emulator/tn3270"
 	"github.com/termgate/termgate/emulator/vt"
 )
 
@@ -36,10 +37,19 @@ const (
 type SessionOptions struct {
 	// TerminalType overrides the definition's terminal model (sent as the
 	// telnet TTYPE or the SSH pty's TERM). Empty: the model, else "xterm".
+	// For a tn3270 session it names the 3278 model (see ParseModel); empty
+	// there means the definition's model, else IBM-3278-2-E.
 	TerminalType string
 	// Rows and Cols override the definition's screen size. Zero: the
-	// definition's, else 24×80.
+	// definition's, else 24×80. A 3270 model fixes its screen size: for a
+	// tn3270 session they must be zero or one of the model's two sizes.
 	Rows, Cols int
+	// TN3270 configures a tn3270 session's terminal. LU and NoTN3270E are
+	// used as given. Model and Basic come from TerminalType or the
+	// definition's model unless Model is set; an empty CodePage means the
+	// definition's code page, else 037; a zero WriteTimeout means the
+	// session's; the Logger is the session's.
+	TN3270 tn3270.Config
 	// SSH holds the credentials and host-key check of an ssh session (they
 	// belong to the caller, not to termgate). TerminalType, Rows and Cols
 	// are set by the Session. An empty HostKey defaults to the host key of
@@ -49,7 +59,9 @@ type SessionOptions struct {
 	NoProof bool
 	// Recorder, if set, receives the bytes from the host as an asciicast v2
 	// recording (what the user saw; typed input is not recorded, so that
-	// passwords do not end up in recordings).
+	// passwords do not end up in recordings). A tn3270 session records the
+	// screen as a user saw it (hidden fields, such as passwords, blank)
+	// each time it changes; changes close together may share one frame.
 	Recorder io.Writer
 	// OnReconnect, if set, is called after each successful Reconnect.
 	OnReconnect func(ReconnectInfo)
@@ -72,11 +84,16 @@ type ReconnectInfo struct {
 	ExpiresAt    time.Time // expiry of the new token
 }
 
-// link is one connection of a Session.
+// link is one connection of a Session: a Stream feeding the VT screen, or
+// a 3270 terminal.
 type link struct {
-	st      *Stream
-	done    chan struct{} // closed when the reader ends
-	err     error         // why; valid after done
+	launch  *Launch
+	tunnel  *Conn
+	st      *Stream          // VT sessions
+	term    *tn3270.Terminal // tn3270 sessions
+	rconn   *readErrConn     // tn3270 sessions: the tunnel as the terminal reads it
+	done    chan struct{}    // closed when the reader ends
+	err     error            // why; valid after done
 	closing atomic.Bool
 }
 
@@ -91,20 +108,34 @@ func (lk *link) errIfDone() error {
 
 func (lk *link) close() error {
 	lk.closing.Store(true)
+	if lk.term != nil {
+		return lk.term.Close()
+	}
 	return lk.st.Close()
 }
 
-// Session is a terminal session through the proxy: the connection, the
-// protocol (telnet, SSH, or raw TCP) and a VT screen fed by the host's
-// output. Its methods are safe for concurrent use: one goroutine may wait
-// for the screen while another types.
+// Session is a terminal session through the proxy: the connection and
+// either a VT screen fed by a telnet, SSH or raw TCP stream, or an IBM 3270
+// terminal over TN3270/TN3270E.
+//
+// Both kinds share Screen, String, Cursor, Size, Text, Cell, the waits
+// (WaitForText, WaitForRegexp, WaitForCursor, WaitForStable), Type, Press,
+// Done, Err, Reconnect and Close. Send and Resize are VT only and fail with
+// ErrNotVT on a 3270 session; Fields, FieldAt, SetField, Keyboard and
+// WaitForUnlock are 3270 only and fail with ErrNotTN3270 on a VT session.
+// Positions are 0-based (row, col) everywhere.
+//
+// Its methods are safe for concurrent use: one goroutine may wait for the
+// screen while another types.
 type Session struct {
 	client *Client
 	name   string
 	opts   SessionOptions
 	log    zerolog.Logger
-	screen *vt.Screen
-	rec    *vt.CastRecorder
+	proto  string           // the definition's protocol at Open
+	screen *vt.Screen       // VT sessions; nil for tn3270
+	cfg    *tn3270.Config   // tn3270 sessions; nil for VT
+	rec    *vt.CastRecorder // nil without SessionOptions.Recorder
 	ttype  string
 
 	mu         sync.Mutex
@@ -118,9 +149,10 @@ type Session struct {
 }
 
 // Open launches the session definition name, dials the proxy, starts the
-// protocol and returns the Session. It fails with ErrUnsupportedProtocol for
-// a definition that is not telnet, ssh or tcp (tn3270 and ftp have their
-// own clients).
+// protocol and returns the Session: a VT screen for telnet, ssh and tcp
+// definitions, a 3270 terminal for tn3270 ones (model and code page from
+// the definition's terminal). It fails with ErrUnsupportedProtocol for any
+// other protocol (ftp has its own client, package ftpchan).
 func Open(ctx context.Context, c *Client, name string, opts SessionOptions) (*Session, error) {
 	l, err := c.Launch(ctx, name, LaunchOptions{NoProof: opts.NoProof})
 	if err != nil {
@@ -129,23 +161,35 @@ func Open(ctx context.Context, c *Client, name string, opts SessionOptions) (*Se
 	if err := checkProtocol(l.Session.Protocol); err != nil {
 		return nil, fmt.Errorf("open %q: %w", name, err)
 	}
-	rows, cols := opts.Rows, opts.Cols
-	if rows <= 0 {
-		rows = l.Session.Terminal.Rows
+	s := &Session{client: c, name: name, opts: opts, log: opts.Logger, proto: l.Session.Protocol}
+	var rows, cols int
+	if l.Session.Protocol == ProtoTN3270 {
+		cfg, err := tn3270Config(l.Session.Terminal, opts)
+		if err != nil {
+			return nil, fmt.Errorf("open %q: %w", name, err)
+		}
+		s.cfg = &cfg
+		m, _ := tn3270.LookupModel(cfg.Model) // checked by tn3270Config
+		s.ttype = m.TerminalType(!cfg.Basic)
+		rows, cols = max(m.Rows, m.AltRows), max(m.Cols, m.AltCols) // the recording's size
+	} else {
+		rows, cols = opts.Rows, opts.Cols
+		if rows <= 0 {
+			rows = l.Session.Terminal.Rows
+		}
+		if cols <= 0 {
+			cols = l.Session.Terminal.Cols
+		}
+		s.ttype = opts.TerminalType
+		if s.ttype == "" {
+			s.ttype = l.Session.Terminal.Model
+		}
+		if s.ttype == "" {
+			s.ttype = "xterm"
+		}
+		s.screen = vt.New(vt.Config{Rows: rows, Cols: cols, Reply: replyWriter{s}})
+		rows, cols = s.screen.Size()
 	}
-	if cols <= 0 {
-		cols = l.Session.Terminal.Cols
-	}
-	s := &Session{client: c, name: name, opts: opts, log: opts.Logger}
-	s.ttype = opts.TerminalType
-	if s.ttype == "" {
-		s.ttype = l.Session.Terminal.Model
-	}
-	if s.ttype == "" {
-		s.ttype = "xterm"
-	}
-	s.screen = vt.New(vt.Config{Rows: rows, Cols: cols, Reply: replyWriter{s}})
-	rows, cols = s.screen.Size()
 	if opts.Recorder != nil {
 		rec, err := vt.NewCastRecorder(opts.Recorder, vt.CastHeader{
 			Width: cols, Height: rows, Title: name, Env: map[string]string{"TERM": s.ttype},
@@ -157,26 +201,45 @@ func Open(ctx context.Context, c *Client, name string, opts SessionOptions) (*Se
 	}
 	lk, err := s.connect(ctx, l)
 	if err != nil {
+		if s.rec != nil {
+			_ = s.rec.Close()
+		}
 		return nil, fmt.Errorf("open %q: %w", name, err)
 	}
 	s.cur = lk
-	s.wg.Add(1)
-	go s.readLoop(lk)
+	s.start(lk)
 	s.log.Debug().Str("ses", name).Str("proto", l.Session.Protocol).Str("dst", l.Session.Target()).
-		Str("proxy_session", lk.st.tunnel.SessionID()).Msg("session open")
+		Str("proxy_session", lk.tunnel.SessionID()).Msg("session open")
 	return s, nil
 }
 
 func checkProtocol(p string) error {
 	switch p {
-	case ProtoTelnet, ProtoSSH, ProtoTCP, "":
+	case ProtoTelnet, ProtoSSH, ProtoTCP, ProtoTN3270, "":
 		return nil
 	}
-	return fmt.Errorf("%w %q: this client drives telnet, ssh and tcp sessions", ErrUnsupportedProtocol, p)
+	return fmt.Errorf("%w %q: a Session drives telnet, ssh, tcp and tn3270 sessions", ErrUnsupportedProtocol, p)
+}
+
+// is3270 reports whether the Session is a 3270 terminal.
+func (s *Session) is3270() bool { return s.cfg != nil }
+
+// start runs the goroutine that follows lk until it ends (s.mu held or
+// not yet shared).
+func (s *Session) start(lk *link) {
+	s.wg.Add(1)
+	if lk.term != nil {
+		go s.watch3270(lk)
+		return
+	}
+	go s.readLoop(lk)
 }
 
 // connect dials the proxy for l and starts the protocol.
 func (s *Session) connect(ctx context.Context, l *Launch) (*link, error) {
+	if s.is3270() {
+		return s.connect3270(ctx, l)
+	}
 	rows, cols := s.screen.Size()
 	st, err := Connect(ctx, l, StreamOptions{
 		TerminalType: s.ttype,
@@ -190,7 +253,7 @@ func (s *Session) connect(ctx context.Context, l *Launch) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &link{st: st, done: make(chan struct{})}, nil
+	return &link{launch: l, tunnel: st.tunnel, st: st, done: make(chan struct{})}, nil
 }
 
 // readLoop feeds the screen (and the recorder) from lk until it ends.
@@ -239,8 +302,12 @@ func (s *Session) current() *link {
 	return s.cur
 }
 
-// Send writes raw bytes to the host.
+// Send writes raw bytes to the host of a VT session (ErrNotVT on a 3270
+// session, whose input is fields and keys).
 func (s *Session) Send(p []byte) error {
+	if s.is3270() {
+		return fmt.Errorf("send: %w: a 3270 session takes Type, SetField and Press", ErrNotVT)
+	}
 	s.mu.Lock()
 	lk, closed := s.cur, s.closed
 	s.mu.Unlock()
@@ -256,9 +323,9 @@ func (s *Session) Send(p []byte) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_ = lk.st.tunnel.SetWriteDeadline(time.Now().Add(timeout))
+	_ = lk.tunnel.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := lk.st.Write(p)
-	_ = lk.st.tunnel.SetWriteDeadline(time.Time{})
+	_ = lk.tunnel.SetWriteDeadline(time.Time{})
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
@@ -266,21 +333,47 @@ func (s *Session) Send(p []byte) error {
 }
 
 // Type sends text as typed on the keyboard ("\r" is the Enter key).
-func (s *Session) Type(text string) error { return s.Send([]byte(text)) }
+//
+// On a 3270 session the text is entered at the cursor with the field rules
+// of a real terminal (see tn3270.Engine.Type): "\t" is Tab, "\n" Newline,
+// and a "\r" at the end presses Enter. Enter sends the screen to the host
+// and locks the keyboard until the host answers, so a "\r" anywhere else
+// is refused (an error wrapping tn3270.ErrKeyboardLocked, nothing typed):
+// type the rest after WaitForUnlock.
+func (s *Session) Type(text string) error {
+	if s.is3270() {
+		return s.type3270(text)
+	}
+	return s.Send([]byte(text))
+}
 
 // Press sends a key by name (see ParseKey: "Enter", "Tab", "F5",
 // "Ctrl-C", "Shift-Tab", "Up"...), encoded for the screen's cursor-keys mode.
+// On a 3270 session it presses a 3270 key ("PF3", "PA1", "Clear",
+// "EraseEOF", "Enter"...); an AID key (Enter, PF, PA, Clear, SysReq) sends
+// the screen to the host and locks the keyboard until the host answers
+// (WaitForUnlock). A key of the other keyboard fails with ErrNotVT or
+// ErrNotTN3270.
 func (s *Session) Press(key string) error {
 	k, err := ParseKey(key)
 	if err != nil {
 		return err
 	}
+	if s.is3270() {
+		return s.press3270(k)
+	}
+	if !k.VT() {
+		return fmt.Errorf("press %s: %w: that is a 3270 key and %q is a %s session", key, ErrNotTN3270, s.name, s.proto)
+	}
 	return s.Send(k.Encode(s.screen.CursorKeysApplication()))
 }
 
 // Resize changes the screen size and tells the host (telnet NAWS, SSH
-// window-change).
+// window-change). A 3270 model fixes its screen size: ErrNotVT there.
 func (s *Session) Resize(rows, cols int) error {
+	if s.is3270() {
+		return fmt.Errorf("resize: %w: a 3270 model fixes the screen size", ErrNotVT)
+	}
 	if rows <= 0 || cols <= 0 {
 		return fmt.Errorf("resize: invalid size %dx%d", rows, cols)
 	}
@@ -302,35 +395,117 @@ func (s *Session) Resize(rows, cols int) error {
 func (s *Session) Name() string { return s.name }
 
 // Info returns the session definition of the current connection.
-func (s *Session) Info() SessionInfo { return s.current().st.launch.Session }
+func (s *Session) Info() SessionInfo { return s.current().launch.Session }
+
+// Protocol returns the session's protocol: telnet, ssh, tcp or tn3270.
+func (s *Session) Protocol() string {
+	if s.proto == "" {
+		return ProtoTelnet
+	}
+	return s.proto
+}
 
 // ProxySession returns the proxy's Termgate-Session id of the current tunnel.
-func (s *Session) ProxySession() string { return s.current().st.tunnel.SessionID() }
+func (s *Session) ProxySession() string { return s.current().tunnel.SessionID() }
 
 // Terminal returns the VT screen, for what the Session methods do not cover
-// (attributes, modes, scrollback, title).
+// (attributes, modes, scrollback, title); nil for a 3270 session (see
+// TN3270).
 func (s *Session) Terminal() *vt.Screen { return s.screen }
 
+// TN3270 returns the 3270 terminal of the current connection, for what the
+// Session methods do not cover (extended attributes, insert mode, the
+// negotiated mode and LU); nil for a VT session. A Reconnect replaces it.
+func (s *Session) TN3270() *tn3270.Terminal {
+	if !s.is3270() {
+		return nil
+	}
+	return s.current().term
+}
+
 // Screen returns the rows of the screen as text, trailing spaces trimmed.
-func (s *Session) Screen() []string { return s.screen.Rows() }
+// A 3270 screen shows what its user sees: field attributes as blanks and
+// hidden (non-display) fields, such as passwords, blank.
+func (s *Session) Screen() []string {
+	if s.is3270() {
+		rows := s.current().term.Screen()
+		for i, r := range rows {
+			rows[i] = strings.TrimRight(r, " ")
+		}
+		return rows
+	}
+	return s.screen.Rows()
+}
 
 // String returns the screen's rows joined by newlines.
-func (s *Session) String() string { return s.screen.String() }
+func (s *Session) String() string {
+	if s.is3270() {
+		return strings.Join(s.Screen(), "\n")
+	}
+	return s.screen.String()
+}
 
-// Cell returns the cell at (row, col), both 0-based.
-func (s *Session) Cell(row, col int) vt.Cell { return s.screen.Cell(row, col) }
+// Cell returns the cell at (row, col), both 0-based; the zero Cell outside
+// the screen. A 3270 cell carries only its character.
+func (s *Session) Cell(row, col int) vt.Cell {
+	if s.is3270() {
+		r := []rune(s.row3270(row))
+		if col < 0 || col >= len(r) {
+			return vt.Cell{}
+		}
+		return vt.Cell{Rune: r[col], Width: 1}
+	}
+	return s.screen.Cell(row, col)
+}
 
 // Cursor returns the cursor position, 0-based.
 func (s *Session) Cursor() (row, col int) {
+	if s.is3270() {
+		return s.current().term.Cursor()
+	}
 	row, col, _ = s.screen.Cursor()
 	return row, col
 }
 
 // Size returns the screen size.
-func (s *Session) Size() (rows, cols int) { return s.screen.Size() }
+func (s *Session) Size() (rows, cols int) {
+	if s.is3270() {
+		return s.current().term.Size()
+	}
+	return s.screen.Size()
+}
 
-// Text returns n cells of row from col as text (trailing spaces kept).
-func (s *Session) Text(row, col, n int) string { return s.screen.Text(row, col, n) }
+// Text returns n cells of row from col as text (trailing spaces kept),
+// clipped to the screen.
+func (s *Session) Text(row, col, n int) string {
+	if s.is3270() {
+		r := []rune(s.row3270(row))
+		col = max(col, 0)
+		if n <= 0 || col >= len(r) {
+			return ""
+		}
+		return string(r[col:min(col+n, len(r))])
+	}
+	return s.screen.Text(row, col, n)
+}
+
+// screenText returns the screen's rows joined by newlines, as the waits
+// see it.
+func (s *Session) screenText() string {
+	if s.is3270() {
+		return s.current().term.Text()
+	}
+	return s.screen.String()
+}
+
+// changed returns a channel closed at the next change of lk's screen.
+func (s *Session) changed(lk *link) <-chan struct{} {
+	if lk.term != nil {
+		_, ch := lk.term.Changed()
+		return ch
+	}
+	return s.screen.Changed()
+}
 
 // Done returns a channel closed when the current connection ends (the host
 // or the proxy closed it, it broke, or Close was called). After a
@@ -346,7 +521,7 @@ func (s *Session) Err() error { return s.current().errIfDone() }
 // rows joined by "\n").
 func (s *Session) WaitForText(ctx context.Context, text string) error {
 	return s.wait(ctx, fmt.Sprintf("text %q", text), func() bool {
-		return strings.Contains(s.screen.String(), text)
+		return strings.Contains(s.screenText(), text)
 	})
 }
 
@@ -355,7 +530,7 @@ func (s *Session) WaitForText(ctx context.Context, text string) error {
 func (s *Session) WaitForRegexp(ctx context.Context, re *regexp.Regexp) ([]string, error) {
 	var m []string
 	err := s.wait(ctx, fmt.Sprintf("regexp %q", re.String()), func() bool {
-		m = re.FindStringSubmatch(s.screen.String())
+		m = re.FindStringSubmatch(s.screenText())
 		return m != nil
 	})
 	return m, err
@@ -378,7 +553,7 @@ func (s *Session) WaitForStable(ctx context.Context, quiet time.Duration) error 
 	t := time.NewTimer(quiet)
 	defer t.Stop()
 	for {
-		ch := s.screen.Changed()
+		ch := s.changed(s.current())
 		select {
 		case <-ch:
 			t.Reset(quiet)
@@ -396,11 +571,11 @@ func (s *Session) WaitForStable(ctx context.Context, quiet time.Duration) error 
 // ends (and no Reconnect replaces it), it fails with the reason.
 func (s *Session) wait(ctx context.Context, what string, cond func() bool) error {
 	for {
-		ch := s.screen.Changed()
+		lk := s.current()
+		ch := s.changed(lk)
 		if cond() {
 			return nil
 		}
-		lk := s.current()
 		select {
 		case <-ch:
 		case <-lk.done:
@@ -420,7 +595,8 @@ func (s *Session) wait(ctx context.Context, what string, cond func() bool) error
 // Reconnect opens a new connection for the same session definition: a fresh
 // launch (a new token; tokens are single-use) and a new dial, which the load
 // balancer may send to another proxy node. The previous connection, if still
-// up, is closed. The screen is kept (the host usually repaints it).
+// up, is closed. A VT screen is kept (the host usually repaints it); a 3270
+// session gets a fresh terminal, which the host paints.
 func (s *Session) Reconnect(ctx context.Context) (*ReconnectInfo, error) {
 	s.reconnectMu.Lock()
 	defer s.reconnectMu.Unlock()
@@ -436,6 +612,9 @@ func (s *Session) Reconnect(ctx context.Context) (*ReconnectInfo, error) {
 	}
 	if err := checkProtocol(l.Session.Protocol); err != nil {
 		return nil, fmt.Errorf("reconnect: %w", err)
+	}
+	if (l.Session.Protocol == ProtoTN3270) != s.is3270() {
+		return nil, fmt.Errorf("reconnect: the session definition changed from %s to %s: open the session again", s.Protocol(), l.Session.Protocol)
 	}
 	lk, err := s.connect(ctx, l)
 	if err != nil {
@@ -464,11 +643,10 @@ func (s *Session) Reconnect(ctx context.Context) (*ReconnectInfo, error) {
 		Attempt:      s.reconnects,
 		Cause:        cause,
 		Proxy:        l.Proxy.Address,
-		ProxySession: lk.st.tunnel.SessionID(),
+		ProxySession: lk.tunnel.SessionID(),
 		ExpiresAt:    l.ExpiresAt,
 	}
-	s.wg.Add(1)
-	go s.readLoop(lk)
+	s.start(lk)
 	s.mu.Unlock()
 	s.log.Info().Str("ses", s.name).Int("attempt", info.Attempt).AnErr("cause", cause).
 		Str("proxy_session", info.ProxySession).Msg("session reconnected")

@@ -21,24 +21,106 @@ import (
 	"github.com/termgate/termgate/internal/testpeer"
 )
 
-func openDemo(t *testing.T, env *testEnv, opts emulator.SessionOptions) *emulator.Session {
+// openSession opens the session name and waits for text on its screen.
+func openSession(t *testing.T, env *testEnv, name, text string, opts emulator.SessionOptions) *emulator.Session {
 	t.Helper()
-	s, err := emulator.Open(ctxT(t), env.Client(t), sessionDemo, opts)
+	s, err := emulator.Open(ctxT(t), env.Client(t), name, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if err := s.WaitForText(ctxT(t), demoBanner); err != nil {
+	if err := s.WaitForText(ctxT(t), text); err != nil {
 		t.Fatalf("%v; screen:\n%s", err, s)
 	}
 	return s
 }
 
-func TestSessionDemoHost(t *testing.T) {
+// openDemo opens the demo VT host and waits until it shows its menu.
+func openDemo(t *testing.T, env *testEnv, opts emulator.SessionOptions) *emulator.Session {
+	t.Helper()
+	s := openSession(t, env, sessionDemo, demoPrompt, opts)
+	waitDemoReady(t, s)
+	return s
+}
+
+// waitDemoReady waits until the demo VT host's status line shows our window
+// size and terminal type. Until then the host may still repaint the whole
+// screen (when TTYPE and NAWS arrive), which would wipe what it echoed.
+func waitDemoReady(t *testing.T, s *emulator.Session) {
+	t.Helper()
+	rows, cols := s.Size()
+	re := regexp.MustCompile(fmt.Sprintf(`(?m)\| %dx%d \| [a-z0-9.-]+ *$`, cols, rows))
+	if _, err := s.WaitForRegexp(ctxT(t), re); err != nil {
+		t.Fatalf("%v; screen:\n%s", err, s)
+	}
+}
+
+// echoMode switches the demo VT host to echo mode, where each line typed is
+// printed back as "line  =>  LINE".
+func echoMode(t *testing.T, s *emulator.Session) {
+	t.Helper()
+	if err := s.Type("2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitForText(ctxT(t), "Echo mode:"); err != nil {
+		t.Fatalf("%v; screen:\n%s", err, s)
+	}
+}
+
+func TestSessionDemoVT(t *testing.T) {
 	env := newEnv(t)
 	ctx := ctxT(t)
 	s := openDemo(t, env, emulator.SessionOptions{})
-	if got := s.Screen(); got[0] != demoBanner || got[1] != ">" || len(got) != 24 {
+	if got := s.String(); !strings.Contains(got, demoBanner) || !strings.Contains(got, "2  Echo mode") {
+		t.Fatalf("first screen:\n%s", got)
+	}
+	if s.Protocol() != "telnet" || s.Terminal() == nil || s.TN3270() != nil {
+		t.Errorf("protocol %q, terminal %v, 3270 %v", s.Protocol(), s.Terminal() != nil, s.TN3270() != nil)
+	}
+	echoMode(t, s)
+	if err := s.Type("hello"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Press("Enter"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.WaitForRegexp(ctx, regexp.MustCompile(`hello  =>  (\S+)`))
+	if err != nil {
+		t.Fatalf("%v; screen:\n%s", err, s)
+	}
+	if m[1] != "HELLO" {
+		t.Errorf("echo %q, want HELLO", m[1])
+	}
+	// A blank line returns to the menu; q quits and the host closes.
+	if err := s.Press("Enter"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitForText(ctx, demoPrompt); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Type("q"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Done():
+	case <-ctx.Done():
+		t.Fatal("session did not end after q")
+	}
+	if !errors.Is(s.Err(), io.EOF) {
+		t.Errorf("Err() = %v, want io.EOF", s.Err())
+	}
+	if !strings.Contains(s.String(), "Goodbye from the termgate demo host.") {
+		t.Errorf("last screen lost:\n%s", s)
+	}
+}
+
+// TestSessionLineHost checks key encodings, TTYPE, NAWS and Resize against
+// the line host, which shows what it received.
+func TestSessionLineHost(t *testing.T) {
+	env := newEnv(t)
+	ctx := ctxT(t)
+	s := openSession(t, env, sessionLine, lineBanner, emulator.SessionOptions{})
+	if got := s.Screen(); got[0] != lineBanner || got[1] != ">" || len(got) != 24 {
 		t.Fatalf("first screen rows %q", got[:3])
 	}
 	if err := s.WaitForCursor(ctx, 1, 2); err != nil {
@@ -82,6 +164,9 @@ func TestSessionDemoHost(t *testing.T) {
 	}
 	if err := s.Press("Hyper-Q"); !errors.Is(err, emulator.ErrUnknownKey) {
 		t.Errorf("unknown key: %v", err)
+	}
+	if err := s.Press("PF3"); !errors.Is(err, emulator.ErrNotTN3270) {
+		t.Errorf("a 3270 key on a VT session: %v", err)
 	}
 
 	// Terminal model from the definition → TTYPE; size → NAWS; Resize.
@@ -146,14 +231,12 @@ func TestSessionOptions(t *testing.T) {
 	ctx := ctxT(t)
 	var rec bytes.Buffer
 	s := openDemo(t, env, emulator.SessionOptions{TerminalType: "xterm-256color", Rows: 40, Cols: 120, Recorder: &rec})
-	if err := s.Type("ttype\rsize\r"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitForText(ctx, "size 40x120"); err != nil {
+	// The demo host's status line shows the size (NAWS) and type (TTYPE).
+	if err := s.WaitForText(ctx, "| 120x40 | xterm-256color"); err != nil {
 		t.Fatalf("%v\n%s", err, s)
 	}
-	if err := s.WaitForText(ctx, "ttype xterm-256color"); err != nil {
-		t.Fatal(err)
+	if r, c := s.Size(); r != 40 || c != 120 || !strings.Contains(s.Screen()[39], "termgate demo host |") {
+		t.Errorf("size %dx%d, last row %q", r, c, s.Screen()[39])
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -189,16 +272,24 @@ func TestSessionOptions(t *testing.T) {
 		}
 		out.WriteString(ev.Data)
 	}
-	if !strings.Contains(out.String(), demoBanner) || !strings.Contains(out.String(), "size 40x120") {
+	if !strings.Contains(out.String(), demoBanner) || !strings.Contains(out.String(), "120x40") {
 		t.Errorf("recording lacks the session output: %q", out.String())
 	}
 }
 
 func TestOpenUnsupportedProtocol(t *testing.T) {
 	env := newEnv(t)
-	_, err := emulator.Open(ctxT(t), env.Client(t), sessionDenied, emulator.SessionOptions{})
+	_, err := emulator.Open(ctxT(t), env.Client(t), sessionFTP, emulator.SessionOptions{})
 	if !errors.Is(err, emulator.ErrUnsupportedProtocol) {
-		t.Fatalf("tn3270 session: %v", err)
+		t.Fatalf("ftp session: %v", err)
+	}
+	// A 3270 session is a screen, not a byte stream.
+	l, err := env.Client(t).Launch(ctxT(t), session3270, emulator.LaunchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emulator.Connect(ctxT(t), l, emulator.StreamOptions{}); !errors.Is(err, emulator.ErrUnsupportedProtocol) {
+		t.Fatalf("Connect of a tn3270 session: %v", err)
 	}
 }
 
@@ -209,7 +300,8 @@ func TestSessionConcurrent(t *testing.T) {
 	ctx := ctxT(t)
 	const n = 40
 	// Tall enough that no answer scrolls off before its waiter looks.
-	s := openDemo(t, env, emulator.SessionOptions{Rows: 2*n + 4})
+	s := openDemo(t, env, emulator.SessionOptions{Rows: 2*n + 10})
+	echoMode(t, s)
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	wg.Add(3)
@@ -225,7 +317,7 @@ func TestSessionConcurrent(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := range n {
-			if err := s.WaitForText(ctx, fmt.Sprintf(`got "line%d"`, i)); err != nil {
+			if err := s.WaitForText(ctx, fmt.Sprintf("line%d  =>  LINE%d\n", i, i)); err != nil {
 				errc <- err
 				return
 			}
@@ -244,7 +336,7 @@ func TestSessionConcurrent(t *testing.T) {
 	for err := range errc {
 		t.Fatal(err)
 	}
-	if err := s.WaitForText(ctx, fmt.Sprintf(`got "line%d"`, n-1)); err != nil {
+	if err := s.WaitForText(ctx, fmt.Sprintf("LINE%d", n-1)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -255,10 +347,11 @@ func TestSessionReconnect(t *testing.T) {
 	var infos []emulator.ReconnectInfo
 	s := openDemo(t, env, emulator.SessionOptions{OnReconnect: func(i emulator.ReconnectInfo) { infos = append(infos, i) }})
 	first := s.ProxySession()
+	echoMode(t, s)
 	if err := s.Type("before\r"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitForText(ctx, `got "before"`); err != nil {
+	if err := s.WaitForText(ctx, "BEFORE"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -288,10 +381,15 @@ func TestSessionReconnect(t *testing.T) {
 	if s.Err() != nil {
 		t.Errorf("Err() after reconnect = %v", s.Err())
 	}
-	if err := s.Type("after\r"); err != nil {
+	// A new connection: the host paints its menu again.
+	if err := s.WaitForText(ctx, demoPrompt); err != nil {
+		t.Fatalf("%v\n%s", err, s)
+	}
+	waitDemoReady(t, s)
+	if err := s.Type("2after\r"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitForText(ctx, `got "after"`); err != nil {
+	if err := s.WaitForText(ctx, "AFTER"); err != nil {
 		t.Fatalf("%v\n%s", err, s)
 	}
 
@@ -303,10 +401,14 @@ func TestSessionReconnect(t *testing.T) {
 	if info.Attempt != 2 || info.Cause != nil {
 		t.Errorf("second reconnect info %+v", info)
 	}
-	if err := s.Type("again\r"); err != nil {
+	if err := s.WaitForText(ctx, demoPrompt); err != nil {
+		t.Fatalf("%v\n%s", err, s)
+	}
+	waitDemoReady(t, s)
+	if err := s.Type("2again\r"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitForText(ctx, `got "again"`); err != nil {
+	if err := s.WaitForText(ctx, "AGAIN"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -321,11 +423,12 @@ func TestSessionWaitSurvivesReconnect(t *testing.T) {
 	env := newEnv(t)
 	ctx := ctxT(t)
 	s := openDemo(t, env, emulator.SessionOptions{})
+	echoMode(t, s) // so that the menu prompt shows only after the reconnect
 	errc := make(chan error, 1)
 	started := make(chan struct{})
 	go func() {
 		close(started)
-		errc <- s.WaitForText(ctx, `got "resumed"`)
+		errc <- s.WaitForText(ctx, "RESUMED")
 	}()
 	<-started
 	env.proxy.Kill()
@@ -333,7 +436,11 @@ func TestSessionWaitSurvivesReconnect(t *testing.T) {
 	if _, err := s.Reconnect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Type("resumed\r"); err != nil {
+	if err := s.WaitForText(ctx, demoPrompt); err != nil {
+		t.Fatalf("%v\n%s", err, s)
+	}
+	waitDemoReady(t, s)
+	if err := s.Type("2resumed\r"); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-errc; err != nil {
@@ -342,7 +449,7 @@ func TestSessionWaitSurvivesReconnect(t *testing.T) {
 		if !strings.Contains(err.Error(), "connection") {
 			t.Fatal(err)
 		}
-		if err := s.WaitForText(ctx, `got "resumed"`); err != nil {
+		if err := s.WaitForText(ctx, "RESUMED"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -353,10 +460,11 @@ func TestSessionNoGoroutineLeak(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	func() {
 		s := openDemo(t, env, emulator.SessionOptions{})
+		echoMode(t, s)
 		if err := s.Type("x\r"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.WaitForText(ctxT(t), `got "x"`); err != nil {
+		if err := s.WaitForText(ctxT(t), "x  =>  X"); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()

@@ -54,26 +54,18 @@ type Stream struct {
 
 // Connect dials the proxy for a launch and starts the session's protocol:
 // telnet, ssh or tcp (raw bytes). Other protocols fail with
-// ErrUnsupportedProtocol before anything is dialled.
+// ErrUnsupportedProtocol before anything is dialled: a tn3270 session is a
+// screen of fields, not a byte stream (use Open), and ftp has its own
+// client (package ftpchan).
 func Connect(ctx context.Context, l *Launch, opts StreamOptions) (*Stream, error) {
 	if l == nil {
 		return nil, errors.New("connect: nil launch")
 	}
-	if err := checkProtocol(l.Session.Protocol); err != nil {
+	if err := checkStreamProtocol(l.Session.Protocol); err != nil {
 		return nil, fmt.Errorf("connect %q: %w", l.Session.Name, err)
 	}
 	ttype, rows, cols := opts.terminal(l)
-	tun, err := DialProxy(ctx, DialOptions{
-		ProxyAddr:                  l.Proxy.Address,
-		ServerName:                 l.Proxy.ServerName,
-		InsecureSkipServerIdentity: !l.Proxy.VerifyServerIdentity,
-		Trust:                      l.Trust,
-		Token:                      l.Token,
-		ProofKey:                   l.ProofKey,
-		Target:                     l.Session.Target(),
-		Timeout:                    opts.DialTimeout,
-		DialContext:                opts.DialContext,
-	})
+	tun, err := dialLaunch(ctx, l, opts.DialTimeout, opts.DialContext)
 	if err != nil {
 		return nil, err
 	}
@@ -152,3 +144,30 @@ func (st *Stream) Tunnel() *Conn { return st.tunnel }
 
 // Protocol returns "telnet", "ssh" or "tcp".
 func (st *Stream) Protocol() string { return st.proto }
+
+// checkStreamProtocol accepts the protocols a Stream carries.
+func checkStreamProtocol(p string) error {
+	switch p {
+	case ProtoTelnet, ProtoSSH, ProtoTCP, "":
+		return nil
+	case ProtoTN3270:
+		return fmt.Errorf("%w %q as a byte stream: open it with emulator.Open (termgate screen) or a 3270 emulator", ErrUnsupportedProtocol, p)
+	}
+	return fmt.Errorf("%w %q: a stream carries telnet, ssh and tcp sessions", ErrUnsupportedProtocol, p)
+}
+
+// dialLaunch opens the tunnel of a launch through its proxy.
+func dialLaunch(ctx context.Context, l *Launch, timeout time.Duration,
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Conn, error) {
+	return DialProxy(ctx, DialOptions{
+		ProxyAddr:                  l.Proxy.Address,
+		ServerName:                 l.Proxy.ServerName,
+		InsecureSkipServerIdentity: !l.Proxy.VerifyServerIdentity,
+		Trust:                      l.Trust,
+		Token:                      l.Token,
+		ProofKey:                   l.ProofKey,
+		Target:                     l.Session.Target(),
+		Timeout:                    timeout,
+		DialContext:                dial,
+	})
+}

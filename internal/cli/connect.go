@@ -45,7 +45,8 @@ func newConnectCmd(g *Globals) *cobra.Command {
 		Long: `connect logs in to the management server, launches the session, opens a tunnel
 through the security proxy (trusting only the certificates the launch ships)
 and connects this terminal to the host: keystrokes go to the host, the host's
-output is shown as is, window size changes are passed on.
+output is shown as is, window size changes are passed on. It handles telnet,
+ssh and tcp sessions; drive a 3270 (tn3270) session with "termgate screen".
 
 On a terminal, the escape character (default Ctrl-], like telnet) ends the
 session. Without a terminal, stdin and stdout are a plain pipe: the end of
@@ -81,6 +82,11 @@ func runConnect(ctx context.Context, g *Globals, f *clientFlags, esc byte, hasEs
 	l, err := c.Launch(ctx, f.session, emulator.LaunchOptions{})
 	if err != nil {
 		return err
+	}
+	if l.Session.Protocol == emulator.ProtoTN3270 {
+		// The launch's token is single-use and short-lived; it simply expires.
+		return fmt.Errorf("session %q is a 3270 session: connect relays a character terminal, "+
+			"so drive it with \"termgate screen --session %s\" (fields, PF keys; see docs/screen.md)", f.session, f.session)
 	}
 	inFD, inTTY := terminalFD(g.Stdin)
 	outFD, outTTY := terminalFD(stdoutReader(g.Stdout))

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/termgate/termgate/emulator"
+	"github.com/termgate/termgate/emulator/tn3270"
 )
 
 func init() { register(newScreenCmd) }
@@ -33,23 +34,30 @@ const (
 	verbWait       = "wait"
 	verbWaitStable = "wait stable"
 	verbWaitCursor = "wait cursor"
+	verbWaitUnlock = "wait unlock"
 	verbType       = "type"
 	verbPress      = "press"
+	verbField      = "field"
+	verbFields     = "fields"
 	verbPrint      = "print"
 	verbCursor     = "cursor"
 	verbResize     = "resize"
 	verbQuit       = "quit"
 )
 
-// screenCommand is one parsed line of the screen command language.
+const verbList = "wait, type, press, field, fields, print, cursor, resize or quit"
+
+// screenCommand is one parsed line of the screen command language. Screen
+// positions are 1-based here, as users count rows and columns; the SDK's
+// are 0-based.
 type screenCommand struct {
 	Verb    string
-	Text    string        // wait: the text; type: what to type
+	Text    string        // wait: the text; type, field: what to type
 	Key     string        // press
 	Timeout time.Duration // waits; 0 means the default
 	Quiet   time.Duration // wait stable
-	Row     int           // wait cursor (0-based); resize: rows
-	Col     int           // wait cursor (0-based); resize: cols
+	Row     int           // wait cursor, field (1-based); resize: rows
+	Col     int           // wait cursor, field (1-based); resize: cols
 }
 
 // screenWord is a word of a command line; quoted words were Go string
@@ -113,7 +121,7 @@ func parseScreenCommand(line string) (cmd screenCommand, empty bool, err error) 
 		return cmd, false, err
 	}
 	if words[0].quoted {
-		return cmd, false, errors.New("a command starts with a verb: wait, type, press, print, cursor, resize, quit")
+		return cmd, false, errors.New("a command starts with a verb: " + verbList)
 	}
 	verb, args := strings.ToLower(words[0].s), words[1:]
 	bare := func(i int) bool { return i < len(args) && !args[i].quoted }
@@ -121,7 +129,7 @@ func parseScreenCommand(line string) (cmd screenCommand, empty bool, err error) 
 	case verbWait:
 		switch {
 		case len(args) == 0:
-			return cmd, false, errors.New(`usage: wait "text" [timeout] | wait stable [ms] | wait cursor ROW COL [timeout]`)
+			return cmd, false, errors.New(`usage: wait "text" [timeout] | wait stable [ms] | wait cursor ROW COL [timeout] | wait unlock [timeout]`)
 		case args[0].quoted:
 			cmd = screenCommand{Verb: verbWait, Text: args[0].s}
 			if cmd.Text == "" {
@@ -143,18 +151,21 @@ func parseScreenCommand(line string) (cmd screenCommand, empty bool, err error) 
 			}
 		case strings.EqualFold(args[0].s, "cursor"):
 			if len(args) < 3 || !bare(1) || !bare(2) {
-				return cmd, false, errors.New("usage: wait cursor ROW COL [timeout] (0-based)")
+				return cmd, false, errors.New("usage: wait cursor ROW COL [timeout] (1-based)")
 			}
 			cmd = screenCommand{Verb: verbWaitCursor}
-			if cmd.Row, err = parseDim(args[1].s, 0); err != nil {
+			if cmd.Row, err = parseDim(args[1].s, 1); err != nil {
 				return cmd, false, fmt.Errorf("wait cursor: row %w", err)
 			}
-			if cmd.Col, err = parseDim(args[2].s, 0); err != nil {
+			if cmd.Col, err = parseDim(args[2].s, 1); err != nil {
 				return cmd, false, fmt.Errorf("wait cursor: column %w", err)
 			}
 			cmd.Timeout, err = optTimeout(args[3:])
+		case strings.EqualFold(args[0].s, "unlock"):
+			cmd = screenCommand{Verb: verbWaitUnlock}
+			cmd.Timeout, err = optTimeout(args[1:])
 		default:
-			return cmd, false, fmt.Errorf(`wait: quote the text (wait "%s"), or use wait stable / wait cursor`, clipText(args[0].s, 20))
+			return cmd, false, fmt.Errorf(`wait: quote the text (wait "%s"), or use wait stable / wait cursor / wait unlock`, clipText(args[0].s, 20))
 		}
 		return cmd, false, err
 	case verbType:
@@ -164,13 +175,25 @@ func parseScreenCommand(line string) (cmd screenCommand, empty bool, err error) 
 		return screenCommand{Verb: verbType, Text: args[0].s}, false, nil
 	case verbPress:
 		if len(args) != 1 {
-			return cmd, false, errors.New("usage: press KEY (Enter, Tab, F1…F24, Up, Ctrl-C…)")
+			return cmd, false, errors.New("usage: press KEY (Enter, Tab, F1…F24, Up, Ctrl-C…; on 3270: PF1…PF24, PA1…PA3, Clear, EraseEOF…)")
 		}
 		if _, err := emulator.ParseKey(args[0].s); err != nil {
 			return cmd, false, err
 		}
 		return screenCommand{Verb: verbPress, Key: args[0].s}, false, nil
-	case verbPrint, verbCursor, verbQuit:
+	case verbField:
+		if len(args) != 3 || !bare(0) || !bare(1) || !args[2].quoted {
+			return cmd, false, errors.New(`usage: field ROW COL "text" (1-based; a 3270 input field)`)
+		}
+		cmd = screenCommand{Verb: verbField, Text: args[2].s}
+		if cmd.Row, err = parseDim(args[0].s, 1); err != nil {
+			return cmd, false, fmt.Errorf("field: row %w", err)
+		}
+		if cmd.Col, err = parseDim(args[1].s, 1); err != nil {
+			return cmd, false, fmt.Errorf("field: column %w", err)
+		}
+		return cmd, false, nil
+	case verbPrint, verbCursor, verbQuit, verbFields:
 		if len(args) != 0 {
 			return cmd, false, fmt.Errorf("%s takes no arguments", verb)
 		}
@@ -188,7 +211,7 @@ func parseScreenCommand(line string) (cmd screenCommand, empty bool, err error) 
 		}
 		return cmd, false, nil
 	}
-	return cmd, false, fmt.Errorf("unknown command %q: use wait, type, press, print, cursor, resize or quit", clipText(verb, 20))
+	return cmd, false, fmt.Errorf("unknown command %q: use %s", clipText(verb, 20), verbList)
 }
 
 func parseDim(s string, min int) (int, error) {
@@ -237,13 +260,16 @@ func clipText(s string, n int) string {
 }
 
 // screenDriver is what the screen command needs of a session; *emulator.Session
-// implements it.
+// implements it. Its positions are 0-based.
 type screenDriver interface {
 	WaitForText(ctx context.Context, text string) error
 	WaitForCursor(ctx context.Context, row, col int) error
 	WaitForStable(ctx context.Context, quiet time.Duration) error
+	WaitForUnlock(ctx context.Context) error
 	Type(text string) error
 	Press(key string) error
+	SetField(row, col int, text string) error
+	Fields() ([]tn3270.Field, error)
 	Screen() []string
 	Cursor() (row, col int)
 	Resize(rows, cols int) error
@@ -297,7 +323,11 @@ func execScreen(ctx context.Context, d screenDriver, cmd screenCommand, w *bufio
 		cancel()
 	case verbWaitCursor:
 		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err = d.WaitForCursor(wctx, cmd.Row, cmd.Col)
+		err = d.WaitForCursor(wctx, cmd.Row-1, cmd.Col-1)
+		cancel()
+	case verbWaitUnlock:
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err = d.WaitForUnlock(wctx)
 		cancel()
 	case verbWaitStable:
 		wctx, cancel := context.WithTimeout(ctx, waitTimeout+cmd.Quiet)
@@ -307,6 +337,15 @@ func execScreen(ctx context.Context, d screenDriver, cmd screenCommand, w *bufio
 		err = d.Type(cmd.Text)
 	case verbPress:
 		err = d.Press(cmd.Key)
+	case verbField:
+		err = d.SetField(cmd.Row-1, cmd.Col-1, cmd.Text)
+	case verbFields:
+		var fields []tn3270.Field
+		if fields, err = d.Fields(); err == nil {
+			for _, f := range fields {
+				fmt.Fprintf(w, "data: %s\n", fieldLine(f))
+			}
+		}
 	case verbResize:
 		err = d.Resize(cmd.Row, cmd.Col)
 	case verbPrint:
@@ -315,7 +354,7 @@ func execScreen(ctx context.Context, d screenDriver, cmd screenCommand, w *bufio
 		}
 	case verbCursor:
 		r, c := d.Cursor()
-		fmt.Fprintf(w, "ok %d %d\n", r, c)
+		fmt.Fprintf(w, "ok %d %d\n", r+1, c+1)
 		return false
 	case verbQuit:
 		fmt.Fprintln(w, "ok")
@@ -329,6 +368,29 @@ func execScreen(ctx context.Context, d screenDriver, cmd screenCommand, w *bufio
 	return false
 }
 
+// fieldLine formats a 3270 field for the "fields" command: 1-based row and
+// column of its first character, its length, its attributes, and its
+// contents quoted (trailing blanks trimmed; always "" for a hidden field).
+func fieldLine(f tn3270.Field) string {
+	attrs := []string{"input"}
+	if f.Protected {
+		attrs[0] = "protected"
+	}
+	for _, a := range []struct {
+		on   bool
+		name string
+	}{{f.Numeric, "numeric"}, {f.Skip, "skip"}, {f.Intensified, "intensified"}, {f.Hidden, "hidden"}, {f.Modified, "modified"}} {
+		if a.on {
+			attrs = append(attrs, a.name)
+		}
+	}
+	contents := strings.TrimRight(f.Contents, " ")
+	if f.Hidden {
+		contents = ""
+	}
+	return fmt.Sprintf("%d %d %d %s %s", f.Row+1, f.Col+1, f.Len, strings.Join(attrs, ","), strconv.Quote(contents))
+}
+
 // errorCode classifies an error for the "error CODE reason" answer.
 func errorCode(ctx context.Context, err error) string {
 	switch {
@@ -336,7 +398,7 @@ func errorCode(ctx context.Context, err error) string {
 		return "interrupted"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
-	case errors.Is(err, emulator.ErrUnknownKey):
+	case errors.Is(err, emulator.ErrUnknownKey), errors.Is(err, emulator.ErrNotTN3270), errors.Is(err, emulator.ErrNotVT):
 		return "bad_command"
 	case errors.Is(err, io.EOF), errors.Is(err, emulator.ErrClosed):
 		return "disconnected"
@@ -375,16 +437,26 @@ commands from stdin, one per line, answering each on stdout with "ok …" or
 
   wait "text" [timeout]       wait until text is on the screen (timeout: 10, 2.5s, 500ms)
   wait stable [ms]            wait until the screen has not changed for ms (default 500)
-  wait cursor ROW COL [timeout]   wait for the cursor (0-based)
+  wait cursor ROW COL [timeout]   wait for the cursor
   type "text"                 send text; a Go string literal ("\r" is Enter)
   press KEY                   Enter, Tab, Backspace, Escape, Up, Down, Left, Right,
                               Home, End, PgUp, PgDn, Insert, Delete, F1…F24,
                               Ctrl-A…Ctrl-Z, Alt-x, Shift-Tab
   print                       the screen, one "data: " line per row
-  cursor                      "ok ROW COL" (0-based)
-  resize ROWS COLS            resize the screen and tell the host
+  cursor                      "ok ROW COL"
+  resize ROWS COLS            resize the screen and tell the host (VT sessions)
   quit                        close the session and exit
 
+3270 sessions (tn3270) also take:
+  field ROW COL "text"        fill the input field at ROW COL (hidden ones too)
+  fields                      one "data: ROW COL LEN ATTRS \"contents\"" line per
+                              field; hidden fields never show their contents
+  wait unlock [timeout]       wait until the host has answered (keyboard unlocked)
+  press KEY                   PF1…PF24, PA1…PA3, Clear, Enter, SysReq, Attn, Tab,
+                              Backtab, Home, Newline, EraseEOF, EraseInput, Erase,
+                              Dup, FieldMark, Reset, arrows
+
+Rows and columns are 1-based (the top-left corner is 1 1).
 Error codes: bad_command, timeout, disconnected, interrupted, failed.
 Blank lines and lines starting with # are ignored. See docs/screen.md.`,
 		Args: cobra.NoArgs,
@@ -440,6 +512,8 @@ func (c screenCommand) String() string {
 		fmt.Fprintf(&b, " %d", c.Quiet.Milliseconds())
 	case verbWaitCursor, verbResize:
 		fmt.Fprintf(&b, " %d %d", c.Row, c.Col)
+	case verbField:
+		fmt.Fprintf(&b, " %d %d %s", c.Row, c.Col, strconv.Quote(c.Text))
 	case verbType:
 		b.WriteString(" " + strconv.Quote(c.Text))
 	case verbPress:
