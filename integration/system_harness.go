@@ -1,0 +1,657 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/termgate/termgate/emulator"
+	"github.com/termgate/termgate/internal/testpeer"
+	"github.com/termgate/termgate/mgmt"
+	"github.com/termgate/termgate/proxy"
+)
+
+// DefaultLBName is the load balancer's public name in system tests: every
+// proxy node's certificate names it, and clients check it.
+const DefaultLBName = "lb.termgate.test"
+
+// Loopback addresses of the system's parts. Linux answers all of 127/8, so
+// each part gets its own address and logs read like a real network.
+const (
+	lbIP        = "127.0.0.9"
+	mgmtIPBase  = 10 // mgmt node i on 127.0.0.(10+i)
+	proxyIPBase = 2  // proxy node i on 127.0.0.(2+i)
+	// haproxySource is where HAProxy's connections to the proxy nodes come
+	// from (pinned with "source" in its configuration), the one network
+	// the nodes accept PROXY protocol headers from.
+	haproxySource = "127.0.0.1"
+)
+
+// SystemConfig describes a System. The zero value is one management node,
+// two proxy nodes and the race-built binary.
+type SystemConfig struct {
+	// MgmtNodes is the number of management nodes; 0 means 1. More than one
+	// needs replication flags that the binary does not have yet.
+	MgmtNodes int
+	// ProxyNodes is the number of proxy nodes behind the load balancer; 0 means 2.
+	ProxyNodes int
+	// Bin is the termgate binary; "" means Binary(t) (built with -race).
+	Bin string
+	// LBName is the name in the proxies' certificates; "" means DefaultLBName.
+	LBName string
+	// ProxyArgs are extra flags for every proxy node.
+	ProxyArgs []string
+	// MaxConn is HAProxy's connection limit; 0 means 4096.
+	MaxConn int
+	// NoLB starts no load balancer (the proxies are reachable directly).
+	NoLB bool
+	// Specs vary the proxy nodes one by one (Specs[i] for node i); a node
+	// beyond the slice gets the zero ProxySpec.
+	Specs []ProxySpec
+}
+
+// MgmtNode is a running `termgate mgmt serve`.
+type MgmtNode struct {
+	ID   string
+	Addr string // host:port of its HTTPS listener
+	URL  string // https://Addr
+	Data string // its data directory
+	Proc *Proc
+}
+
+// ProxyNode is a running `termgate proxy`.
+type ProxyNode struct {
+	ID       string
+	Addr     string // client TLS listener
+	OpsAddr  string // /healthz, /readyz, /metrics
+	PeerAddr string // peer link listener
+	Data     string // enrollment output
+	Cert     string // TLS certificate PEM file
+	Key      string // TLS key PEM file
+	Proc     *Proc
+}
+
+// System is a whole termgate deployment on loopback: management nodes,
+// proxy nodes each with a certificate from the group CA that names the load
+// balancer, and a real HAProxy in front of the proxies sending PROXY
+// protocol v2 and checking each node's /readyz. Everything is stopped at the
+// end of the test, and every process's output is logged if it failed.
+type System struct {
+	Bin    string
+	Dir    string
+	CADir  string // the group CA (ca.pem, ca-key.pem) that issues node certificates
+	LBName string
+	LBAddr string // host:port clients dial: the load balancer
+	Mgmt   []*MgmtNode
+	Nodes  []*ProxyNode
+	LB     *Proc
+
+	cfg    SystemConfig
+	lbSock string // HAProxy's stats socket
+	admin  *mgmt.Client
+}
+
+// StartSystem starts management nodes, enrolls and starts proxy nodes, and
+// puts HAProxy in front of them. It returns when every proxy is ready and
+// the load balancer listens.
+func StartSystem(t testing.TB, cfg SystemConfig) *System {
+	t.Helper()
+	if cfg.MgmtNodes == 0 {
+		cfg.MgmtNodes = 1
+	}
+	if cfg.MgmtNodes > 1 {
+		t.Fatalf("StartSystem: %d management nodes need replication flags that termgate mgmt does not have yet", cfg.MgmtNodes)
+	}
+	if cfg.ProxyNodes == 0 {
+		cfg.ProxyNodes = 2
+	}
+	if cfg.LBName == "" {
+		cfg.LBName = DefaultLBName
+	}
+	if cfg.MaxConn == 0 {
+		cfg.MaxConn = 4096
+	}
+	if !cfg.NoLB {
+		testpeer.Require(t, "haproxy", "haproxy")
+	}
+	s := &System{Bin: cfg.Bin, Dir: t.TempDir(), LBName: cfg.LBName, cfg: cfg}
+	if s.Bin == "" {
+		s.Bin = Binary(t)
+	}
+	s.LBAddr = FreeAddr(t, lbIP)
+	s.CADir = filepath.Join(s.Dir, "group-ca")
+	s.Run(t, "pki", "init", "--dir", s.CADir, "--cn", "termgate group CA")
+
+	for i := 0; i < cfg.MgmtNodes; i++ {
+		s.Mgmt = append(s.Mgmt, s.startMgmt(t, i))
+	}
+	for i := 0; i < cfg.ProxyNodes; i++ {
+		var spec ProxySpec
+		if i < len(cfg.Specs) {
+			spec = cfg.Specs[i]
+		}
+		s.AddProxy(t, spec)
+	}
+	if !cfg.NoLB {
+		s.LB = s.startLB(t)
+	}
+	return s
+}
+
+// Run runs the termgate binary with args and fails the test if it exits
+// non-zero; it returns stdout.
+func (s *System) Run(t testing.TB, args ...string) string {
+	t.Helper()
+	out, errOut, err := s.Exec(t, args...)
+	if err != nil {
+		t.Fatalf("termgate %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// Exec runs the termgate binary with args (at most one minute) and returns
+// stdout, stderr and the exit error.
+func (s *System) Exec(t testing.TB, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.Bin, args...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+func (s *System) startMgmt(t testing.TB, i int) *MgmtNode {
+	t.Helper()
+	ip := fmt.Sprintf("127.0.0.%d", mgmtIPBase+i)
+	n := &MgmtNode{ID: fmt.Sprintf("mgmt-%d", i+1), Addr: FreeAddr(t, ip), Data: filepath.Join(s.Dir, fmt.Sprintf("mgmt-%d", i+1))}
+	n.URL = "https://" + n.Addr
+	s.Run(t, "mgmt", "init", "--data", n.Data, "--node-id", n.ID, "--tls-name", ip, "--tls-name", "localhost")
+	n.Proc = Start(t, n.ID, nil, s.Bin, "mgmt", "serve", "--data", n.Data, "--addr", n.Addr,
+		"--proxy-address", s.LBAddr, "--proxy-server-name", s.LBName, "--log-format", "json")
+	n.Proc.WaitLine(t, "ready", 60*time.Second)
+	return n
+}
+
+// ProxySpec varies one proxy node.
+type ProxySpec struct {
+	// DNSNames and IPs are the certificate's names; both empty means the
+	// load balancer's name and IP (what a correct deployment has).
+	DNSNames []string
+	IPs      []string
+	// Args are extra flags for this node.
+	Args []string
+}
+
+// AddProxy issues a certificate for a new node from the group CA, enrolls
+// it with a one-time code from `termgate mgmt enroll-code`, starts it and
+// waits until its /readyz answers 200. The load balancer, if already
+// running, does not know the node.
+func (s *System) AddProxy(t testing.TB, spec ProxySpec) *ProxyNode {
+	t.Helper()
+	i := len(s.Nodes)
+	ip := fmt.Sprintf("127.0.0.%d", proxyIPBase+i)
+	n := &ProxyNode{ID: fmt.Sprintf("proxy-%d", i+1), Addr: FreeAddr(t, ip), OpsAddr: FreeAddr(t, ip), PeerAddr: FreeAddr(t, ip),
+		Data: filepath.Join(s.Dir, fmt.Sprintf("proxy-%d", i+1))}
+	if err := os.MkdirAll(n.Data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(n.Data, "tls")
+	n.Cert, n.Key = prefix+".pem", prefix+"-key.pem"
+	issue := []string{"pki", "issue", "--ca-dir", s.CADir, "--cn", n.ID, "--out", prefix}
+	dns, ips := spec.DNSNames, spec.IPs
+	if len(dns) == 0 && len(ips) == 0 {
+		dns, ips = []string{s.LBName}, []string{lbIP}
+	}
+	for _, d := range dns {
+		issue = append(issue, "--dns", d)
+	}
+	for _, a := range ips {
+		issue = append(issue, "--ip", a)
+	}
+	s.Run(t, issue...)
+
+	m := s.Mgmt[0]
+	code := strings.TrimSpace(s.Run(t, "mgmt", "enroll-code", "--data", m.Data, "--mgmt", m.URL))
+	if !strings.HasPrefix(code, "tge_") {
+		t.Fatalf("enroll-code printed %q, want a tge_ code", code)
+	}
+	out := s.Run(t, "proxy", "enroll", "--mgmt", m.URL, "--code", code, "--cert", n.Cert, "--key", n.Key,
+		"--data", n.Data, "--mgmt-ca", filepath.Join(m.Data, mgmt.CACertFile), "--node-id", n.ID, "--address", n.Addr)
+	if !strings.Contains(out, "enrolled with") {
+		t.Fatalf("proxy enroll printed %q", out)
+	}
+
+	args := []string{"proxy", "--listen", n.Addr, "--ops-addr", n.OpsAddr, "--peer-listen", n.PeerAddr,
+		"--cert", n.Cert, "--key", n.Key, "--data", n.Data, "--node-id", n.ID,
+		"--peer-trust", filepath.Join(s.CADir, "ca.pem"),
+		"--proxy-protocol-from", haproxySource + "/32", "--allow-network", "127.0.0.0/8", "--log-format", "json"}
+	for _, mn := range s.Mgmt {
+		args = append(args, "--mgmt-url", mn.URL)
+	}
+	for _, other := range s.Nodes {
+		args = append(args, "--peer", other.ID+"="+other.PeerAddr)
+	}
+	args = append(args, s.cfg.ProxyArgs...)
+	args = append(args, spec.Args...)
+	n.Proc = Start(t, n.ID, nil, s.Bin, args...)
+	n.Proc.WaitLine(t, "listening on", 60*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, code, err := n.Ready()
+		if err == nil && code == http.StatusOK && r.Ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after 30 s: status %d, %+v, %v", n.ID, code, r, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.Nodes = append(s.Nodes, n)
+	return n
+}
+
+// startLB writes the HAProxy configuration the deployment guide shows
+// (docs/deployment.md), checks it with haproxy -c and runs it.
+func (s *System) startLB(t testing.TB) *Proc {
+	t.Helper()
+	bin := testpeer.Require(t, "haproxy", "haproxy")
+	s.lbSock = filepath.Join(s.Dir, "haproxy.sock")
+	cfgText := HAProxyConfigText(s.LBAddr, s.cfg.MaxConn, s.Nodes)
+	cfgText = strings.Replace(cfgText, "global\n", "global\n  stats socket "+s.lbSock+" mode 600 level admin\n", 1)
+	path := filepath.Join(s.Dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-c", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfgText)
+	}
+	p := Start(t, "haproxy", nil, bin, "-db", "-f", path)
+	WaitTCP(t, s.LBAddr, 10*time.Second)
+	return p
+}
+
+// HAProxyConfigText is a TCP round-robin load balancer in front of nodes:
+// PROXY protocol v2 to each node, an HTTP check of each node's /readyz on
+// its ops port (a draining node leaves the rotation), redispatch to another
+// node when a connect fails.
+func HAProxyConfigText(listen string, maxconn int, nodes []*ProxyNode) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+  maxconn %[1]d
+
+defaults
+  mode tcp
+  maxconn %[1]d
+  timeout connect 5s
+  timeout client 30m
+  timeout server 30m
+  timeout check 2s
+  retries 2
+  option redispatch
+
+frontend termgate_proxies
+  bind %[2]s
+  default_backend termgate_nodes
+
+backend termgate_nodes
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server source %[3]s check inter 500ms fall 2 rise 2 send-proxy-v2
+`, maxconn, listen, haproxySource)
+	for _, n := range nodes {
+		_, port, _ := net.SplitHostPort(n.OpsAddr)
+		fmt.Fprintf(&b, "  server %s %s port %s\n", n.ID, n.Addr, port)
+	}
+	return b.String()
+}
+
+// LBStatus returns HAProxy's view of each proxy node ("UP", "DOWN",
+// "UP 1/2"...), read from its stats socket.
+func (s *System) LBStatus() (map[string]string, error) {
+	c, err := net.DialTimeout("unix", s.lbSock, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "show stat\n"); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(c, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "# ") {
+		return nil, fmt.Errorf("haproxy show stat: unexpected answer %q", b)
+	}
+	header := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	out := map[string]string{}
+	for _, line := range lines[1:] {
+		f := strings.Split(line, ",")
+		if len(f) < len(header) || f[col["pxname"]] != "termgate_nodes" {
+			continue
+		}
+		if sv := f[col["svname"]]; sv != "BACKEND" {
+			out[sv] = f[col["status"]]
+		}
+	}
+	return out, nil
+}
+
+// WaitLBStatus waits until HAProxy reports node with a status that starts
+// with want ("UP" or "DOWN").
+func (s *System) WaitLBStatus(t testing.TB, node, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		st, err := s.LBStatus()
+		if err == nil && strings.HasPrefix(st[node], want) && !strings.Contains(st[node], "/") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy did not report %s %s within %v: %v %v", node, want, d, st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Ready fetches the node's /readyz.
+func (n *ProxyNode) Ready() (proxy.Readiness, int, error) {
+	var r proxy.Readiness
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + n.OpsAddr + "/readyz")
+	if err != nil {
+		return r, 0, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r)
+	return r, resp.StatusCode, err
+}
+
+// ActiveSessions is the node's active_sessions from /readyz (-1 if it
+// does not answer).
+func (n *ProxyNode) ActiveSessions() int {
+	r, _, err := n.Ready()
+	if err != nil {
+		return -1
+	}
+	return r.ActiveSessions
+}
+
+// Metrics fetches the node's /metrics and returns every sample without
+// labels by name (e.g. go_goroutines, process_resident_memory_bytes).
+func (n *ProxyNode) Metrics() (map[string]float64, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + n.OpsAddr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return parseMetrics(resp.Body)
+}
+
+func parseMetrics(r io.Reader) (map[string]float64, error) {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' || strings.ContainsRune(line, '{') {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if sp := strings.IndexByte(val, ' '); sp >= 0 { // a timestamp follows
+			val = val[:sp]
+		}
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return nil, fmt.Errorf("metric %s: %w", name, err)
+		}
+		out[name] = f
+	}
+	return out, sc.Err()
+}
+
+// MgmtCA is the PEM file clients trust for the management server's HTTPS.
+func (s *System) MgmtCA() string { return filepath.Join(s.Mgmt[0].Data, mgmt.CACertFile) }
+
+// Admin returns a management client logged in as admin (one login per System).
+func (s *System) Admin(t testing.TB) *mgmt.Client {
+	t.Helper()
+	if s.admin != nil {
+		return s.admin
+	}
+	ca, err := os.ReadFile(s.MgmtCA())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mgmt.NewClient(s.Mgmt[0].URL, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := os.ReadFile(filepath.Join(s.Mgmt[0].Data, mgmt.AdminPasswordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Login(ctx, "admin", strings.TrimSpace(string(pw))); err != nil {
+		t.Fatalf("admin login: %v", err)
+	}
+	t.Cleanup(c.HTTP.CloseIdleConnections)
+	s.admin = c
+	return c
+}
+
+// PutSession defines (or replaces) a session definition.
+func (s *System) PutSession(t testing.TB, name string, def mgmt.SessionDef) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Admin(t).PutSession(ctx, name, def); err != nil {
+		t.Fatalf("define session %s: %v", name, err)
+	}
+}
+
+// User creates user name with a random password, granted sessions and
+// destinations, and returns an SDK client logged in as that user.
+func (s *System) User(t testing.TB, name string, sessions, destinations []string) *emulator.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pw := "pw-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-Aa9!"
+	if sessions == nil {
+		sessions = []string{}
+	}
+	if destinations == nil {
+		destinations = []string{}
+	}
+	if _, err := s.Admin(t).PutUser(ctx, name, mgmt.UserSpec{Password: pw, Role: "user", Sessions: sessions, Destinations: destinations}); err != nil {
+		t.Fatalf("create user %s: %v", name, err)
+	}
+	c, err := emulator.NewClient(s.Mgmt[0].URL, emulator.ClientOptions{CAFile: s.MgmtCA()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login(ctx, name, pw); err != nil {
+		t.Fatalf("login as %s: %v", name, err)
+	}
+	return c
+}
+
+// activeByNode snapshots active_sessions of every live node.
+func (s *System) activeByNode() map[string]int {
+	m := map[string]int{}
+	for _, n := range s.Nodes {
+		m[n.ID] = n.ActiveSessions()
+	}
+	return m
+}
+
+// EchoHost is an in-process TCP host that echoes every byte back. It
+// stops (closing every connection) at the end of the test.
+type EchoHost struct {
+	Addr string
+	ln   net.Listener
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+// StartEchoHost listens on ip with a free port.
+func StartEchoHost(t testing.TB, ip string) *EchoHost {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &EchoHost{Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	h.wg.Add(1)
+	go h.accept()
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *EchoHost) accept() {
+	defer h.wg.Done()
+	for {
+		c, err := h.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			c.Close()
+			return
+		}
+		h.conns[c] = struct{}{}
+		h.wg.Add(1)
+		h.mu.Unlock()
+		go func() {
+			defer h.wg.Done()
+			io.Copy(c, c)
+			c.Close()
+			h.mu.Lock()
+			delete(h.conns, c)
+			h.mu.Unlock()
+		}()
+	}
+}
+
+// Conns is the number of open connections.
+func (h *EchoHost) Conns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// Close stops the host and waits for its goroutines.
+func (h *EchoHost) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	h.ln.Close()
+	for c := range h.conns {
+		c.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+var (
+	plainBuildOnce sync.Once
+	plainBuildPath string
+	plainBuildErr  error
+)
+
+// PlainBinary builds ./cmd/termgate once without the race detector, for the
+// load tests: a race-built proxy pays several times the CPU per byte and
+// has a hard limit of 8128 live goroutines, which thousands of relayed
+// sessions exceed.
+func PlainBinary(t testing.TB) string {
+	t.Helper()
+	plainBuildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "termgate-plain-bin-")
+		if err != nil {
+			plainBuildErr = err
+			return
+		}
+		plainBuildPath = filepath.Join(dir, "termgate")
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", plainBuildPath, "./cmd/termgate")
+		cmd.Dir = filepath.Dir(filepath.Dir(file))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			plainBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if plainBuildErr != nil {
+		t.Fatal(plainBuildErr)
+	}
+	return plainBuildPath
+}
+
+// raiseFileLimit raises RLIMIT_NOFILE of this process (and so of the
+// processes it starts) to at least want, as far as the hard limit (or
+// privileges) allow, and returns the soft limit in effect.
+func raiseFileLimit(want uint64) uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	if rl.Cur >= want {
+		return rl.Cur
+	}
+	if rl.Max < want {
+		try := syscall.Rlimit{Cur: want, Max: want}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &try) == nil {
+			return want
+		}
+	}
+	rl.Cur = min(want, rl.Max)
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	return rl.Cur
+}
