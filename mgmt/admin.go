@@ -54,6 +54,9 @@ func (s *Server) PutSession(ctx context.Context, name string, def SessionDef) er
 	}
 	var before *SessionDef
 	err := s.st.update(func(tx *bolt.Tx) error {
+		if err := checkIfMatch(ctx, tx, bSessions, []byte(name)); err != nil {
+			return err
+		}
 		var old SessionDef
 		if err := getJSON(tx, bSessions, []byte(name), &old); err == nil {
 			before = &old
@@ -71,6 +74,9 @@ func (s *Server) PutSession(ctx context.Context, name string, def SessionDef) er
 func (s *Server) DeleteSession(ctx context.Context, name string) error {
 	var before SessionDef
 	err := s.st.update(func(tx *bolt.Tx) error {
+		if err := checkIfMatch(ctx, tx, bSessions, []byte(name)); err != nil {
+			return err
+		}
 		if err := getJSON(tx, bSessions, []byte(name), &before); err != nil {
 			return err
 		}
@@ -133,6 +139,9 @@ func (s *Server) PutUser(ctx context.Context, name string, spec UserSpec) error 
 	var before *User
 	var after User
 	err := s.st.update(func(tx *bolt.Tx) error {
+		if err := checkIfMatch(ctx, tx, bUsers, []byte(name)); err != nil {
+			return err
+		}
 		var rec userRecord
 		err := getJSON(tx, bUsers, []byte(name), &rec)
 		switch {
@@ -197,6 +206,9 @@ func countAdmins(tx *bolt.Tx) (int, error) {
 func (s *Server) DeleteUser(ctx context.Context, name string) error {
 	var before userRecord
 	err := s.st.update(func(tx *bolt.Tx) error {
+		if err := checkIfMatch(ctx, tx, bUsers, []byte(name)); err != nil {
+			return err
+		}
 		if err := getJSON(tx, bUsers, []byte(name), &before); err != nil {
 			return err
 		}
@@ -295,6 +307,9 @@ func (s *Server) Security(ctx context.Context) (Security, error) {
 func (s *Server) UpdateSecurity(ctx context.Context, p SecurityPatch) (Security, error) {
 	var before, after Security
 	err := s.st.update(func(tx *bolt.Tx) error {
+		if err := checkIfMatch(ctx, tx, bSettings, keySecurity); err != nil {
+			return err
+		}
 		if err := getJSON(tx, bSettings, keySecurity, &before); err != nil {
 			return err
 		}
@@ -328,6 +343,7 @@ func (s *Server) handleAdminSessionGet(w http.ResponseWriter, r *http.Request, _
 		s.fail(w, r, err)
 		return
 	}
+	s.setETag(w, "session", d.Name)
 	writeJSON(w, http.StatusOK, d)
 }
 
@@ -343,6 +359,7 @@ func (s *Server) handleAdminSessionPut(w http.ResponseWriter, r *http.Request, _
 		return
 	}
 	d, _ = s.Session(r.Context(), name)
+	s.setETag(w, "session", name)
 	writeJSON(w, http.StatusOK, d)
 }
 
@@ -369,6 +386,7 @@ func (s *Server) handleAdminUserGet(w http.ResponseWriter, r *http.Request, _ *p
 		s.fail(w, r, err)
 		return
 	}
+	s.setETag(w, "user", u.Name)
 	writeJSON(w, http.StatusOK, u)
 }
 
@@ -384,6 +402,7 @@ func (s *Server) handleAdminUserPut(w http.ResponseWriter, r *http.Request, _ *p
 		return
 	}
 	u, _ := s.User(r.Context(), name)
+	s.setETag(w, "user", name)
 	writeJSON(w, http.StatusOK, u)
 }
 
@@ -438,6 +457,7 @@ func (s *Server) handleAdminSecurityGet(w http.ResponseWriter, r *http.Request, 
 		s.fail(w, r, err)
 		return
 	}
+	s.setETag(w, "security", "")
 	writeJSON(w, http.StatusOK, sec)
 }
 
@@ -452,6 +472,7 @@ func (s *Server) handleAdminSecurityPut(w http.ResponseWriter, r *http.Request, 
 		s.fail(w, r, err)
 		return
 	}
+	s.setETag(w, "security", "")
 	writeJSON(w, http.StatusOK, sec)
 }
 

@@ -178,11 +178,21 @@ type LaunchProxy struct {
 	VerifyServerIdentity bool   `json:"verify_server_identity"`
 }
 
-// Metering is the metering part of a launch response (nil until metering exists).
+// Metering is the metering part of a launch response (null when the node
+// has no metering listener, Config.DTLSAddr ""). The client sends a
+// heartbeat every IntervalS seconds over DTLS to Address, or to any of
+// Addresses (every node of the group, this one first), verifying the
+// node's certificate against TrustStore and the host of the address.
 type Metering struct {
 	Address   string `json:"address"`
 	IntervalS int    `json:"interval_s"`
 	Ticket    string `json:"ticket"`
+	// Addresses lists every node's metering address (added in v1.1).
+	Addresses []string `json:"addresses,omitempty"`
+	// TrustStore is the PEM the nodes' DTLS certificates (their HTTPS
+	// certificates) are verified against. It is separate from the
+	// launch's trust_store, which holds only the proxies' certificates.
+	TrustStore string `json:"trust_store,omitempty"`
 }
 
 // LaunchResponse is the answer of POST /api/v1/sessions/{name}/launch.
@@ -272,6 +282,10 @@ func (s *Server) launch(ctx context.Context, p *principal, name string, pop *tok
 	s.metrics.tokens.WithLabelValues("launch").Inc()
 	s.audit(ctx, AuditEvent{Event: "launch", Actor: p.name, Client: client, OK: true, Fields: map[string]any{
 		"session": name, "jti": claims.ID, "sub": claims.Subject, "dst": claims.Dst, "proto": claims.Proto, "ttl_s": int(ttl / time.Second), "pop": pop != nil}})
+	meter, err := s.meteringFor(p.name, name, claims.ID)
+	if err != nil {
+		return nil, fmt.Errorf("metering ticket: %w", err)
+	}
 	serverName := s.cfg.ProxyServerName
 	if serverName == "" {
 		serverName = hostOf(s.cfg.ProxyAddress)
@@ -282,6 +296,7 @@ func (s *Server) launch(ctx context.Context, p *principal, name string, pop *tok
 		Token:      tok,
 		ExpiresAt:  claims.ExpiresAt.Time,
 		TrustStore: string(trust),
+		Metering:   meter,
 	}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -182,4 +183,65 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 		return n, fmt.Errorf("backup: got %d of %d bytes", n, resp.ContentLength)
 	}
 	return n, nil
+}
+
+// CreateJoinCode asks the master for a one-time code that lets a new node join.
+func (c *Client) CreateJoinCode(ctx context.Context) (code string, expires time.Time, err error) {
+	var out struct {
+		Code      string    `json:"code"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	err = c.Do(ctx, http.MethodPost, "/api/v1/admin/replication/join-codes", nil, &out)
+	return out.Code, out.ExpiresAt, err
+}
+
+// ReplicationStatus returns the node's replication status.
+func (c *Client) ReplicationStatus(ctx context.Context) (ReplicationStatus, error) {
+	var st ReplicationStatus
+	err := c.Do(ctx, http.MethodGet, "/api/v1/admin/replication", nil, &st)
+	return st, err
+}
+
+// Promote makes the node the master of a new epoch.
+func (c *Client) Promote(ctx context.Context) (ReplicationStatus, error) {
+	var st ReplicationStatus
+	err := c.Do(ctx, http.MethodPost, "/api/v1/admin/replication/promote", nil, &st)
+	return st, err
+}
+
+// Archive lists the node's archived snapshots, newest first.
+func (c *Client) Archive(ctx context.Context) ([]ArchiveEntry, error) {
+	var out struct {
+		Archive []ArchiveEntry `json:"archive"`
+	}
+	err := c.Do(ctx, http.MethodGet, "/api/v1/admin/archive", nil, &out)
+	return out.Archive, err
+}
+
+// ArchiveShow describes one archived revision (object names only).
+func (c *Client) ArchiveShow(ctx context.Context, rev uint64) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.Do(ctx, http.MethodGet, "/api/v1/admin/archive/"+strconv.FormatUint(rev, 10), nil, &out)
+	return out, err
+}
+
+// RestoreArchive makes an archived revision current again (as a new revision).
+func (c *Client) RestoreArchive(ctx context.Context, rev uint64) (uint64, error) {
+	var out struct {
+		Revision uint64 `json:"revision"`
+	}
+	err := c.Do(ctx, http.MethodPost, "/api/v1/admin/archive/"+strconv.FormatUint(rev, 10)+"/restore", nil, &out)
+	return out.Revision, err
+}
+
+// MeteringReport returns the group's merged metering report over [from, to)
+// with peaks per window (0: the server's default of 1 h).
+func (c *Client) MeteringReport(ctx context.Context, from, to time.Time, window time.Duration) (MeteringReport, error) {
+	q := url.Values{"from": {from.UTC().Format(time.RFC3339Nano)}, "to": {to.UTC().Format(time.RFC3339Nano)}}
+	if window > 0 {
+		q.Set("window", window.String())
+	}
+	var rep MeteringReport
+	err := c.Do(ctx, http.MethodGet, "/api/v1/admin/metering?"+q.Encode(), nil, &rep)
+	return rep, err
 }

@@ -72,6 +72,105 @@ type Config struct {
 	CertWarnBefore time.Duration
 	// MaxBodyBytes caps request bodies; 0 means 1 MiB.
 	MaxBodyBytes int64
+
+	// Role is this node's replication role: "" or RoleStandalone (no
+	// replication), RoleMaster or RoleSlave. It applies on the first start
+	// only: afterwards the role and epoch recorded in the store win (a
+	// promoted slave stays master, a master that stepped down stays slave).
+	Role string
+	// AdvertiseURL is how the other nodes reach this node's HTTPS API;
+	// "" means "https://" + the listen address.
+	AdvertiseURL string
+	// Peers are the other nodes of the group, by id and URL. They add to
+	// (and override the URL of) the members recorded at join time.
+	Peers []Peer
+	// ReplicationTrust is PEM that the HTTPS of the other nodes is verified
+	// against, in addition to the certificates the members exchanged at
+	// join time and this node's own HTTPS trust. nil adds nothing.
+	ReplicationTrust []byte
+	// PushInterval is how often the master pushes even without a change;
+	// 0 means 30 s.
+	PushInterval time.Duration
+	// PushDebounce is the least time between two pushes to one peer (a
+	// burst of changes goes out as one snapshot); 0 means 200 ms.
+	PushDebounce time.Duration
+	// ForwardWait bounds how long a slave waits for a forwarded change to
+	// come back in a snapshot before it answers; 0 means 5 s.
+	ForwardWait time.Duration
+	// ArchiveKeep is how many overwritten snapshots a node keeps; 0 means 20.
+	ArchiveKeep int
+	// MaxSnapshotBytes caps a pushed snapshot; 0 means 64 MiB.
+	MaxSnapshotBytes int64
+
+	// DTLSAddr is the metering listener (UDP, DTLS 1.2); "" means no
+	// metering: launch answers "metering": null. `termgate mgmt serve`
+	// defaults it to DefaultDTLSAddr.
+	DTLSAddr string
+	// DTLSAdvertise is the address clients send heartbeats to; "" means
+	// the listen address.
+	DTLSAdvertise string
+	// MeteringInterval is the heartbeat interval clients are told; 0 means 30 s.
+	MeteringInterval time.Duration
+	// MeteringTicketTTL is the lifetime of a metering ticket; 0 means 12 h.
+	MeteringTicketTTL time.Duration
+	// MeteringKeep is how long heartbeat records are kept; 0 means 31 days.
+	MeteringKeep time.Duration
+	// MeteringConcurrencyLimit raises an alert (log and metric) when a user
+	// has more concurrent sessions; 0 means no alert.
+	MeteringConcurrencyLimit int
+	// MaxMeteringConns bounds concurrent DTLS associations; 0 means 4096.
+	MaxMeteringConns int
+}
+
+// Replication roles.
+const (
+	RoleStandalone = "standalone"
+	RoleMaster     = "master"
+	RoleSlave      = "slave"
+)
+
+// DefaultDTLSAddr is the default metering listener of `termgate mgmt serve`.
+const DefaultDTLSAddr = "127.0.0.1:8444"
+
+// Peer is another management node of the replication group.
+type Peer struct {
+	ID  string `json:"id"`
+	URL string `json:"url"`
+}
+
+func orDur(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func (c *Config) pushInterval() time.Duration  { return orDur(c.PushInterval, 30*time.Second) }
+func (c *Config) pushDebounce() time.Duration  { return orDur(c.PushDebounce, 200*time.Millisecond) }
+func (c *Config) forwardWait() time.Duration   { return orDur(c.ForwardWait, 5*time.Second) }
+func (c *Config) meterInterval() time.Duration { return orDur(c.MeteringInterval, 30*time.Second) }
+func (c *Config) ticketTTL() time.Duration     { return orDur(c.MeteringTicketTTL, 12*time.Hour) }
+func (c *Config) meterKeep() time.Duration     { return orDur(c.MeteringKeep, 31*24*time.Hour) }
+
+func (c *Config) archiveKeep() int {
+	if c.ArchiveKeep <= 0 {
+		return 20
+	}
+	return c.ArchiveKeep
+}
+
+func (c *Config) maxSnapshot() int64 {
+	if c.MaxSnapshotBytes <= 0 {
+		return 64 << 20
+	}
+	return c.MaxSnapshotBytes
+}
+
+func (c *Config) maxMeterConns() int {
+	if c.MaxMeteringConns <= 0 {
+		return 4096
+	}
+	return c.MaxMeteringConns
 }
 
 func (c *Config) now() time.Time {

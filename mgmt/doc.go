@@ -80,6 +80,55 @@
 // token it signed has expired. Request bodies are capped (1 MiB) and decoded
 // strictly; secrets never appear in URLs, logs, errors or the audit trail.
 //
+// # Replication (DESIGN.md §8)
+//
+// Config.Role is standalone (default), master or slave; after the first
+// start the role and epoch recorded in the store win. A group is made with
+// join codes:
+//
+//	termgate mgmt serve --data A --role master                     # node 1
+//	termgate mgmt join-code --data A                               # on the master: tgj_...
+//	termgate mgmt join --data B --node-id mgmt-b --addr HOST:8443 \
+//	    --master https://mgmt-a:8443 --master-ca A/ca.pem --code tgj_...
+//	termgate mgmt serve --data B --role slave --addr HOST:8443
+//
+// Join sends the new node's signing certificate (never its key), its URL,
+// metering address and HTTPS trust; the master adds them to the replicated
+// members (bucket peers) and signers and answers with the signed state, so
+// every node verifies every member's login tokens, tickets and snapshots,
+// and trust/mgmt.pem lists every member's signer on every node.
+//
+// The master pushes a signed full snapshot (SignedSnapshot: header with
+// epoch, revision, master and payload hash, signed with each signing key it
+// holds, then the Snapshot) on every change (Config.PushDebounce) and every
+// Config.PushInterval to POST /api/v1/replication/snapshot of each member.
+// A slave applies it only if a signature verifies with a group signer of
+// the named master and it is newer: a higher epoch, or the same epoch and
+// master with a higher revision. Archive, import and the new epoch are one
+// bbolt transaction; the overwritten state is archived (Config.ArchiveKeep).
+// Admin writes, logout and enrollment reaching a slave are forwarded to the
+// master with the caller's credentials and answered once the change is back
+// (Termgate-Replication: applied | pending), or 503 master_unreachable.
+// GET of a session, user or the security settings returns an ETag (a hash
+// of the stored bytes, identical on every node); PUT/DELETE with a stale
+// If-Match get 412 precondition_failed. Promote raises the epoch; a master
+// that sees a higher epoch (in a push, a refusal or a forwarded change)
+// steps down. Never replicated: private keys, certificate files, listener
+// settings, the audit trail, the archive and metering records.
+//
+// # Metering (DESIGN.md §9)
+//
+// With Config.DTLSAddr, a node listens for heartbeats over DTLS 1.2
+// (pion/dtls v3; cookie exchange on, extended master secret required; the
+// HTTPS certificate) and launch answers metering {address, addresses,
+// interval_s, ticket, trust_store}: the ticket is a JWT (typ tg-meter+jwt,
+// aud termgate-metering, sub user, ses session, jti launch id, ivl) signed
+// by the node; trust_store verifies every node's certificate. Each node
+// stores the heartbeats it receives (replays of a launch's seq refused) and
+// GET /api/v1/admin/metering merges every node's records at query time, so
+// the report is whole whichever node took each heartbeat and needs no
+// master; a node that cannot be asked is listed in "missing".
+//
 // # HTTP API
 //
 //	POST /api/v1/login, /api/v1/login/refresh, /api/v1/logout
@@ -91,11 +140,17 @@
 //	GET|PUT /api/v1/admin/security;  GET /api/v1/admin/proxies, DELETE /api/v1/admin/proxies/{id}
 //	POST /api/v1/admin/enroll-codes, /api/v1/admin/rotate-key, /api/v1/admin/backup
 //	GET  /api/v1/admin/signing-keys, /api/v1/admin/check-proxies, /api/v1/admin/audit?limit=
+//	GET  /api/v1/admin/replication; POST /api/v1/admin/replication/promote, /api/v1/admin/replication/join-codes
+//	GET  /api/v1/admin/archive[/{revision}]; POST /api/v1/admin/archive/{revision}/restore
+//	GET  /api/v1/admin/metering?from=&to=&window=, /api/v1/admin/metering/records
+//	POST /api/v1/replication/snapshot (signed push), /api/v1/replication/join (join code)
 //	GET  /healthz, /readyz, /metrics
 //
 // Errors are {"error":{"code","message"}}: 400 bad_request/invalid_json,
 // 401 unauthorized, 403 forbidden, 404 not_found, 409 conflict, 413
-// too_large, 429 rate_limited (with Retry-After), 500 internal, 503 unavailable.
+// too_large, 429 rate_limited (with Retry-After), 500 internal, 503 unavailable;
+// replication adds 409 replica/stale_epoch/stale_revision/wrong_master,
+// 412 precondition_failed, 503 master_unreachable and the snapshot_* codes.
 //
 // It follows RFC 7519 (JWT), RFC 7517 (JWK, JWKS with x5c), RFC 9106
 // (argon2id) and RFC 6265 (cookies, with SameSite).

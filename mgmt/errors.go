@@ -36,6 +36,49 @@ var (
 	ErrNotListening = errors.New("server was opened without a listener (use New)")
 	// ErrClosed means the server is closed.
 	ErrClosed = errors.New("server closed")
+	// ErrReplica means a change was attempted on a slave, whose replicated
+	// state changes only through the master's snapshots: send the change
+	// to the master (the HTTP API forwards it).
+	ErrReplica = errors.New("this node is a replication slave: change the master instead")
+	// ErrMasterUnreachable means a slave could not forward a change to the master.
+	ErrMasterUnreachable = errors.New("the replication master is unreachable")
+	// ErrPreconditionFailed means an If-Match did not match the object's ETag:
+	// someone else changed it since it was read.
+	ErrPreconditionFailed = errors.New("the object changed since it was read (If-Match does not match its ETag)")
+	// ErrSnapshot means a replication snapshot was refused (see SnapshotError).
+	ErrSnapshot = errors.New("snapshot refused")
+	// ErrTicket means a metering ticket or heartbeat was refused.
+	ErrTicket = errors.New("metering ticket refused")
+)
+
+// SnapshotError says why a replication snapshot was refused. Reason is one
+// of the Snapshot* codes; Epoch and Master are what the refusing node knows
+// (a pushing master that sees a higher Epoch steps down).
+type SnapshotError struct {
+	Reason string
+	Detail string
+	Epoch  uint64
+	Master string
+}
+
+func (e *SnapshotError) Error() string {
+	return fmt.Sprintf("snapshot refused (%s): %s", e.Reason, e.Detail)
+}
+
+func (e *SnapshotError) Unwrap() error { return ErrSnapshot }
+
+// Reasons of a SnapshotError (also the error codes of the snapshot endpoint).
+const (
+	SnapshotMalformed     = "snapshot_malformed" // not a signed snapshot, truncated, bad payload
+	SnapshotTooLarge      = "too_large"          // over Config.MaxSnapshotBytes
+	SnapshotUnsigned      = "snapshot_unsigned"  // no signature
+	SnapshotBadSignature  = "snapshot_signature" // no signature verifies with a group signer of the named master
+	SnapshotStaleEpoch    = "stale_epoch"        // epoch lower than the one this node knows
+	SnapshotWrongMaster   = "wrong_master"       // same epoch, another master
+	SnapshotStaleRevision = "stale_revision"     // revision not newer than the applied one
+	SnapshotNotReplica    = "not_replicating"    // this node is standalone
+	SnapshotNotMember     = "not_member"         // the snapshot lacks this node's signing key
+	SnapshotSchema        = "snapshot_schema"    // another store schema
 )
 
 // Error codes of the JSON error body {"error":{"code","message"}}.
@@ -50,6 +93,12 @@ const (
 	CodeRateLimited  = "rate_limited"
 	CodeInternal     = "internal"
 	CodeUnavailable  = "unavailable"
+	// CodeMasterUnreachable: a slave could not forward a change (503).
+	CodeMasterUnreachable = "master_unreachable"
+	// CodePreconditionFailed: If-Match does not match (412).
+	CodePreconditionFailed = "precondition_failed"
+	// CodeReplica: a change reached a slave that cannot forward it (409).
+	CodeReplica = "replica"
 )
 
 // APIError is an error of the HTTP API: the status, the code and a message
@@ -81,7 +130,25 @@ func toAPIError(err error) *APIError {
 		return ae
 	}
 	var re *RateLimitError
+	var se *SnapshotError
 	switch {
+	case errors.As(err, &se):
+		st := http.StatusConflict
+		switch se.Reason {
+		case SnapshotMalformed, SnapshotUnsigned, SnapshotSchema:
+			st = http.StatusBadRequest
+		case SnapshotTooLarge:
+			st = http.StatusRequestEntityTooLarge
+		case SnapshotBadSignature, SnapshotNotMember:
+			st = http.StatusForbidden
+		}
+		return &APIError{Status: st, Code: se.Reason, Message: se.Error(), Err: err}
+	case errors.Is(err, ErrPreconditionFailed):
+		return &APIError{Status: http.StatusPreconditionFailed, Code: CodePreconditionFailed, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrMasterUnreachable):
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeMasterUnreachable, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrReplica):
+		return &APIError{Status: http.StatusConflict, Code: CodeReplica, Message: err.Error(), Err: err}
 	case errors.As(err, &re):
 		return &APIError{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: err.Error(), RetryAfter: re.retrySeconds(), Err: err}
 	case errors.Is(err, ErrNotFound):

@@ -36,6 +36,8 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/trust/mgmt.pem", s.handleTrustMgmt)
 	h("GET /api/v1/trust/proxy.pem", s.handleTrustProxy)
 	h("POST /api/v1/enroll", s.handleEnroll)
+	h("POST /api/v1/replication/snapshot", s.handleSnapshotPush)
+	h("POST /api/v1/replication/join", s.handleJoin)
 	h("GET /healthz", s.handleHealth)
 	h("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", obs.MetricsHandler(s.metrics.reg))
@@ -67,6 +69,14 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/admin/check-proxies", s.admin(s.handleAdminCheckProxies))
 	h("POST /api/v1/admin/backup", s.admin(s.handleAdminBackup))
 	h("GET /api/v1/admin/audit", s.admin(s.handleAdminAudit))
+	h("GET /api/v1/admin/replication", s.admin(s.handleReplicationStatus))
+	h("POST /api/v1/admin/replication/promote", s.admin(s.handlePromote))
+	h("POST /api/v1/admin/replication/join-codes", s.admin(s.handleJoinCode))
+	h("GET /api/v1/admin/archive", s.admin(s.handleArchiveList))
+	h("GET /api/v1/admin/archive/{revision}", s.admin(s.handleArchiveShow))
+	h("POST /api/v1/admin/archive/{revision}/restore", s.admin(s.handleArchiveRestore))
+	h("GET /api/v1/admin/metering", s.admin(s.handleMeteringReport))
+	h("GET /api/v1/admin/metering/records", s.admin(s.handleMeteringRecords))
 	h("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -76,18 +86,29 @@ func (s *Server) Handler() http.Handler {
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+	s    *Server
 }
 
 func (w *statusWriter) WriteHeader(c int) {
 	if w.code == 0 {
 		w.code = c
+		if w.s != nil {
+			// The state after the request: a slave that forwarded a change
+			// waits for this revision to come back in a snapshot.
+			h := w.Header()
+			if h.Get(HeaderRevision) == "" {
+				_, epoch, _ := w.s.repl.state()
+				h.Set(HeaderRevision, strconv.FormatUint(w.s.st.revision(), 10))
+				h.Set(HeaderEpoch, strconv.FormatUint(epoch, 10))
+			}
+		}
 	}
 	w.ResponseWriter.WriteHeader(c)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
-		w.code = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -97,7 +118,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // wrap adds the security headers, panic recovery and request metrics.
 func (s *Server) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, s: s}
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Cache-Control", "no-store")
@@ -116,6 +137,16 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			}
 			s.metrics.requests.WithLabelValues(strconv.Itoa(sw.code)).Inc()
 		}()
+		if forwarded(r) {
+			if role, _, _ := s.repl.state(); role == RoleSlave {
+				s.forward(sw, r, nil)
+				return
+			}
+			if err := s.checkForwarded(r); err != nil {
+				s.fail(sw, r, err)
+				return
+			}
+		}
 		next.ServeHTTP(sw, r)
 	})
 }
@@ -341,7 +372,11 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 				return
 			}
 		}
-		r = r.WithContext(WithActor(r.Context(), p.name))
+		ctx := WithActor(r.Context(), p.name)
+		if im := r.Header.Get("If-Match"); im != "" {
+			ctx = WithIfMatch(ctx, im)
+		}
+		r = r.WithContext(ctx)
 		h(w, r, p)
 	}
 }

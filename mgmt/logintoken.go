@@ -106,9 +106,23 @@ func (s *Server) parseLogin(tok string) (*loginClaims, error) {
 		jwt.WithStrictDecoding(),
 	)
 	var c loginClaims
-	_, err := p.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); typ != LoginTokenType {
-			return nil, fmt.Errorf("not a login token")
+	_, err := p.ParseWithClaims(tok, &c, s.signerKeyfunc(signer, LoginTokenType))
+	if err != nil {
+		return nil, fmt.Errorf("%w: login token: %v", ErrUnauthorized, err)
+	}
+	if c.ID == "" || c.Subject == "" {
+		return nil, fmt.Errorf("%w: login token lacks jti or sub", ErrUnauthorized)
+	}
+	return &c, nil
+}
+
+// signerKeyfunc picks the verification key of a JWT of type typ signed by
+// a management node: by kid, among the group's signing certificates only,
+// valid now, with the token-signing usage, and naming the issuer.
+func (s *Server) signerKeyfunc(signer *pki.TrustStore, typ string) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		if got, _ := t.Header["typ"].(string); got != typ {
+			return nil, fmt.Errorf("not a %s token", typ)
 		}
 		for _, h := range []string{"jku", "x5u", "jwk", "x5c", "crit"} {
 			if _, ok := t.Header[h]; ok {
@@ -129,14 +143,7 @@ func (s *Server) parseLogin(tok string) (*loginClaims, error) {
 			return nil, fmt.Errorf("issuer does not match the signing certificate")
 		}
 		return cert.PublicKey, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: login token: %v", ErrUnauthorized, err)
 	}
-	if c.ID == "" || c.Subject == "" {
-		return nil, fmt.Errorf("%w: login token lacks jti or sub", ErrUnauthorized)
-	}
-	return &c, nil
 }
 
 func csrfOK(c *loginClaims, cookie, header string) bool {

@@ -159,6 +159,8 @@ type SigningKey struct {
 type enrollCodeRecord struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	CreatedBy string    `json:"created_by"`
+	// Kind is "" for a proxy enrollment code, "join" for a node join code.
+	Kind string `json:"kind,omitempty"`
 }
 
 // AuditEvent is one entry of the audit trail.

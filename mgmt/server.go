@@ -51,6 +51,9 @@ type Server struct {
 	keyMu sync.Mutex // serialises signing-key changes
 	keys  atomic.Pointer[keyState]
 
+	repl  *replicator
+	meter *meter // nil without Config.DTLSAddr
+
 	ln        net.Listener
 	hs        *http.Server
 	stop      chan struct{}
@@ -117,9 +120,17 @@ func (s *Server) init() error {
 		return err
 	}
 	s.limiter = newLimiter(s.cfg.Lockout, s.now)
-	s.metrics = newMetrics(s)
 	s.auditor = newAuditor(s)
-	return s.reloadKeys()
+	if s.repl, err = newReplicator(s); err != nil {
+		return err
+	}
+	s.metrics = newMetrics(s)
+	if err := s.reloadKeys(); err != nil {
+		return err
+	}
+	trigger := s.repl.trigger
+	s.st.onChange.Store(&trigger)
+	return nil
 }
 
 // mgmtTLSBundle is what a client must trust for the HTTPS certificate: the
@@ -145,6 +156,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.addr(), err)
 	}
 	s.ln = ln
+	if cfg.DTLSAddr != "" {
+		if s.meter, err = newMeter(s); err != nil {
+			ln.Close()
+			s.ln = nil
+			s.Close()
+			return nil, err
+		}
+	}
 	tlsCfg := pki.ServerTLSConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.tlsCert, nil })
 	s.hs = &http.Server{
 		Handler:           s.Handler(),
@@ -195,8 +214,19 @@ func (s *Server) Serve(ctx context.Context) error {
 		return ErrClosed
 	default:
 	}
-	s.bg.Add(2)
+	if role, _, _ := s.repl.state(); role == RoleMaster {
+		if err := s.ensureSelfRecord(); err != nil {
+			s.log.Error().Err(err).Msg("replication: cannot record this node as a member")
+		}
+	}
+	s.bg.Add(3)
 	go func() { defer s.bg.Done(); s.maintenance() }()
+	go func() { defer s.bg.Done(); s.repl.pushLoop(s.stop) }()
+	s.repl.trigger() // a master pushes at once: a returning old master learns its epoch is over
+	if s.meter != nil {
+		s.meter.wg.Add(1)
+		go s.meter.serve(s.stop)
+	}
 	go func() {
 		defer s.bg.Done()
 		select {
@@ -205,7 +235,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		case <-s.stop:
 		}
 	}()
-	s.log.Info().Str("addr", s.ln.Addr().String()).Str("kid", s.keys.Load().current.kid).Msg("management server listening")
+	role, epoch, master := s.repl.state()
+	ev := s.log.Info().Str("addr", s.ln.Addr().String()).Str("kid", s.keys.Load().current.kid).
+		Str("role", role).Uint64("epoch", epoch).Str("master", master)
+	if s.meter != nil {
+		ev = ev.Str("dtls_addr", s.meter.ln.Addr().String())
+	}
+	ev.Msg("management server listening")
 	err := s.hs.ServeTLS(s.ln, "", "")
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -231,6 +267,9 @@ func (s *Server) shutdown() {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
+		if s.meter != nil {
+			s.meter.close()
+		}
 		if s.hs != nil {
 			s.shutdown()
 			if !s.served.Load() {
@@ -238,6 +277,9 @@ func (s *Server) Close() error {
 			}
 		}
 		s.bg.Wait()
+		if s.repl != nil {
+			s.repl.client.CloseIdleConnections()
+		}
 		if s.auditor != nil {
 			s.auditor.flush()
 		}
@@ -264,15 +306,24 @@ func (s *Server) maintenance() {
 }
 
 func (s *Server) tick(lastSweep, lastWarn *time.Time) {
-	if err := s.maintainKeys(); err != nil {
-		s.log.Error().Err(err).Msg("signing key maintenance")
+	// A slave's keys and deny-list change with the master's snapshots.
+	replica := s.st.replica.Load()
+	if !replica {
+		if err := s.maintainKeys(); err != nil {
+			s.log.Error().Err(err).Msg("signing key maintenance")
+		}
 	}
 	s.auditor.flush()
 	now := time.Now()
 	if now.Sub(*lastSweep) >= time.Minute {
 		*lastSweep = now
-		if err := s.sweep(); err != nil {
-			s.log.Error().Err(err).Msg("store cleanup")
+		if !replica {
+			if err := s.sweep(); err != nil {
+				s.log.Error().Err(err).Msg("store cleanup")
+			}
+		}
+		if err := s.sweepMetering(); err != nil {
+			s.log.Error().Err(err).Msg("metering cleanup")
 		}
 	}
 	if now.Sub(*lastWarn) >= 12*time.Hour {

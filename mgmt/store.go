@@ -8,14 +8,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the store layout this termgate writes. Open migrates an
 // older store forward, step by step, inside one transaction.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Buckets. The replicated ones make up a Snapshot; the rest are local to a node.
 var (
@@ -29,13 +31,19 @@ var (
 	bEnroll   = []byte("enroll")   // hex SHA-256 of code → enrollCodeRecord
 	bRevoked  = []byte("revoked")  // jti → expiry (unix seconds, 8 bytes)
 	bAudit    = []byte("audit")    // local: seq (8 bytes) → AuditEvent
+	bPeers    = []byte("peers")    // node id → PeerRecord (the replication group's members)
+	bArchive  = []byte("archive")  // local: seq (8 bytes) → archiveEntry (overwritten snapshots)
+	bMeter    = []byte("metering") // local: launch id \x00 seq (8 bytes) → meterRecord
 
-	replicatedBuckets = [][]byte{bSessions, bUsers, bAPIKeys, bSettings, bProxies, bSigners, bEnroll, bRevoked}
+	replicatedBuckets = [][]byte{bSessions, bUsers, bAPIKeys, bSettings, bProxies, bSigners, bEnroll, bRevoked, bPeers}
 
 	keySchema   = []byte("schema")
 	keyRevision = []byte("revision")
 	keyNodeID   = []byte("node_id")
 	keySecurity = []byte("security")
+	keyEpoch    = []byte("epoch")  // local: replication epoch this node knows (8 bytes)
+	keyMaster   = []byte("master") // local: master node of that epoch
+	keyRole     = []byte("role")   // local: this node's replication role
 )
 
 // migrations[v] upgrades a store from schema v to v+1.
@@ -49,6 +57,15 @@ var migrations = map[int]func(tx *bolt.Tx) error{
 		sec, _ := json.Marshal(DefaultSecurity())
 		return tx.Bucket(bSettings).Put(keySecurity, sec)
 	},
+	// 2: replication group members, the snapshot archive and metering records.
+	1: func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bPeers, bArchive, bMeter} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 // store is the embedded database of one management node. Every change is
@@ -57,6 +74,12 @@ var migrations = map[int]func(tx *bolt.Tx) error{
 type store struct {
 	db   *bolt.DB
 	path string
+	// replica makes update refuse: a slave changes its replicated state
+	// only by applying the master's snapshots.
+	replica atomic.Bool
+	// onChange, if set, is called after every committed change of the
+	// replicated state (the master's push trigger).
+	onChange atomic.Pointer[func()]
 }
 
 type storeOptions struct {
@@ -141,15 +164,29 @@ func u64(v uint64) []byte {
 
 func (s *store) close() error { return s.db.Close() }
 
-// update runs fn in a write transaction and bumps the revision.
+// update runs fn in a write transaction and bumps the revision. On a
+// slave it fails with ErrReplica.
 func (s *store) update(fn func(tx *bolt.Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	if s.replica.Load() {
+		return ErrReplica
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
 		m := tx.Bucket(bMeta)
 		return m.Put(keyRevision, u64(revisionOf(tx)+1))
 	})
+	if err == nil {
+		s.changed()
+	}
+	return err
+}
+
+func (s *store) changed() {
+	if f := s.onChange.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // updateLocal runs fn in a write transaction that changes only local state.
@@ -246,23 +283,43 @@ func (s *store) importSnapshot(snap *Snapshot) error {
 	if snap.Schema != SchemaVersion {
 		return invalidf("snapshot schema %d, this store has %d", snap.Schema, SchemaVersion)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range replicatedBuckets {
-			if err := tx.DeleteBucket(name); err != nil {
+	err := s.db.Update(func(tx *bolt.Tx) error { return replaceState(tx, snap) })
+	if err == nil {
+		s.changed()
+	}
+	return err
+}
+
+// replaceState replaces the replicated buckets with snap's and sets the revision.
+func replaceState(tx *bolt.Tx, snap *Snapshot) error {
+	for _, name := range replicatedBuckets {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		b, err := tx.CreateBucket(name)
+		if err != nil {
+			return err
+		}
+		for k, v := range snap.Buckets[string(name)] {
+			if err := b.Put([]byte(k), v); err != nil {
 				return err
-			}
-			b, err := tx.CreateBucket(name)
-			if err != nil {
-				return err
-			}
-			for k, v := range snap.Buckets[string(name)] {
-				if err := b.Put([]byte(k), v); err != nil {
-					return err
-				}
 			}
 		}
-		return tx.Bucket(bMeta).Put(keyRevision, u64(snap.Revision))
-	})
+	}
+	return tx.Bucket(bMeta).Put(keyRevision, u64(snap.Revision))
+}
+
+// exportTx is export inside a transaction the caller holds.
+func exportTx(tx *bolt.Tx) *Snapshot {
+	snap := &Snapshot{Schema: schemaOf(tx), Revision: revisionOf(tx), Buckets: map[string]map[string][]byte{}}
+	for _, name := range replicatedBuckets {
+		m := map[string][]byte{}
+		if b := tx.Bucket(name); b != nil {
+			b.ForEach(func(k, v []byte) error { m[string(k)] = bytes.Clone(v); return nil })
+		}
+		snap.Buckets[string(name)] = m
+	}
+	return snap
 }
 
 // writeTo writes a consistent copy of the whole database file.
@@ -298,7 +355,7 @@ func validateStoreFile(path string) (rev uint64, err error) {
 			return err
 		}
 		for _, b := range append([][]byte{bMeta}, replicatedBuckets...) {
-			if tx.Bucket(b) == nil {
+			if tx.Bucket(b) == nil && !bytes.Equal(b, bPeers) { // peers came with schema 2
 				return fmt.Errorf("bucket %s is missing", b)
 			}
 		}

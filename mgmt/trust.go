@@ -207,9 +207,9 @@ func (s *Server) Enroll(ctx context.Context, req pki.EnrollRequest) (*pki.Enroll
 	err = s.st.update(func(tx *bolt.Tx) error {
 		k := codeKey(req.Code)
 		var rec enrollCodeRecord
-		if err := getJSON(tx, bEnroll, k, &rec); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return ErrEnrollCode
+		if err := getJSON(tx, bEnroll, k, &rec); err != nil || rec.Kind != "" {
+			if err == nil || errors.Is(err, ErrNotFound) {
+				return ErrEnrollCode // a join code does not enroll a proxy
 			}
 			return err
 		}
