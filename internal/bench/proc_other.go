@@ -1,0 +1,13 @@
+//go:build !linux
+
+package bench
+
+func startChild(name string, argv []string, dir string) (*child, error) {
+	return nil, &ChildError{Name: name, Err: ErrUnsupported}
+}
+
+func signalGroup(int, bool) {}
+
+func readRSS(int) (int64, error) { return 0, ErrUnsupported }
+
+func cpuModel() string { return "" }
