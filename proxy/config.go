@@ -153,6 +153,22 @@ type Config struct {
 	AuthFailureRate  float64
 	AuthFailureBurst int
 
+	// WebSocketOrigins are the browser origins (scheme://host[:port], e.g.
+	// "https://console.example.com:8443") allowed to open GET /ws. Empty:
+	// only the proxy's own origin (https:// and the Host the client
+	// dialled), so a console served by the management server needs its
+	// origin listed. A request without an Origin header (not a browser) is
+	// not subject to this check. Wildcards are refused by New.
+	WebSocketOrigins []string
+	// WebSocketMaxMessage bounds one message from a /ws client, in bytes
+	// (beyond it the session closes with 1009). Zero means DefaultWebSocketMaxMessage.
+	WebSocketMaxMessage int64
+	// WebSocketPingInterval is how often /ws sessions are pinged; a client
+	// that sends no frame and answers no ping for two intervals is
+	// disconnected. Zero means DefaultWebSocketPingInterval; negative
+	// means no pings (only IdleTimeout applies).
+	WebSocketPingInterval time.Duration
+
 	// DrainGrace is how long Drain keeps accepting after /readyz turns
 	// false, for the load balancer to notice. Zero means DefaultDrainGrace.
 	DrainGrace time.Duration
@@ -196,6 +212,10 @@ func (c *Config) setDefaults() {
 	def(&c.TrustRefreshMinDelay, DefaultTrustRefreshMinDelay)
 	def(&c.DrainGrace, DefaultDrainGrace)
 	def(&c.DrainTimeout, DefaultDrainTimeout)
+	def(&c.WebSocketPingInterval, DefaultWebSocketPingInterval)
+	if c.WebSocketMaxMessage <= 0 {
+		c.WebSocketMaxMessage = DefaultWebSocketMaxMessage
+	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = DefaultMaxSessions
 	}

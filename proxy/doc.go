@@ -27,6 +27,30 @@
 // must start with a PROXY protocol v1 or v2 header, whose client address is
 // used for logs and limits; a PROXY header from anywhere else is refused.
 //
+// # WebSocket front end (browsers)
+//
+// On the same listener, GET /ws with Upgrade: websocket opens the same
+// session for a browser terminal: binary messages carry the raw bytes both
+// ways (a text message from the client closes the session with 1003). The
+// client offers the subprotocol termgate.v1 (selected in the 101 answer,
+// which also carries Termgate-Session) and its token as a second
+// subprotocol bearer.<token>; or, offering termgate.v1 alone, sends
+// {"token":"…","dst":"host:port"} as its first, text, message and gets
+// {"session":"<id>"} back once authorized. The destination is the token's
+// dst; /ws?dst=host:port (the only query parameter) and the first
+// message's dst must match it. A token in the URL is refused and never
+// logged. Every CONNECT check applies, with the same codes, metrics and
+// audit events (front=ws). Refusals before the upgrade are the HTTP
+// answers of DESIGN.md §3; after it, a close frame with code 4000+status
+// (4407, 4403, ...) and the Termgate-Error code as reason. Tokens with cnf
+// are refused (proof_missing): their proof signs the TLS exporter of the
+// client's own connection, which a browser cannot compute. Browsers must
+// come from an origin in Config.WebSocketOrigins (default: the proxy's own
+// origin only). Sessions are pinged every WebSocketPingInterval and end
+// when the client answers nothing for two intervals, or after IdleTimeout
+// without data; messages are bounded by WebSocketMaxMessage and writes
+// block while the client does not read (no unbounded buffering).
+//
 // # Security model
 //
 //   - Never an open relay: with client authorization on (the default) every
@@ -85,7 +109,7 @@
 //
 // # Standards
 //
-// RFC 9110 §9.3.6 (CONNECT), RFC 9112 (HTTP/1.1 message syntax), RFC 8446
-// and RFC 5705 (TLS 1.3, exporters), the PROXY protocol specification
-// (HAProxy, v1 and v2), RFC 6750 (Bearer challenge).
+// RFC 9110 §9.3.6 (CONNECT), RFC 9112 (HTTP/1.1 message syntax), RFC 6455
+// (WebSocket), RFC 8446 and RFC 5705 (TLS 1.3, exporters), the PROXY
+// protocol specification (HAProxy, v1 and v2), RFC 6750 (Bearer challenge).
 package proxy

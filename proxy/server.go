@@ -51,6 +51,7 @@ type Server struct {
 	replay         *clusterReplay
 	policy         *destPolicy
 	allow          *allowList
+	wsOrigins      *originPolicy
 	fails          *failLimiter
 	metrics        *metrics
 	registry       *prometheus.Registry
@@ -128,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	s.policy = newDestPolicy(cfg.AllowNetworks)
+	if s.wsOrigins, err = newOriginPolicy(cfg.WebSocketOrigins); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
 	s.trustRefresher = newTrustRefresher(s.trust, cfg.MgmtTrustFile, cfg.MgmtURLs, mgmtTLS, &s.cfg, s.log)
 
 	s.replay = &clusterReplay{self: cfg.NodeID, nodes: []string{cfg.NodeID}, local: token.NewReplayCache(0),
@@ -600,6 +604,8 @@ func (s *Server) handle(raw net.Conn) {
 	if err != nil {
 		var ne net.Error
 		switch {
+		case errors.Is(err, ErrNotConnect) && isWebSocketRequest(req):
+			s.serveWebSocket(c, req) // the WebSocket front end (ws.go)
 		case errors.Is(err, ErrHeaderTooLarge), errors.Is(err, ErrBadRequest), errors.Is(err, ErrNotConnect):
 			s.refuse(c, req, reject(CodeBadRequest, err, "%v", err), nil)
 		case errors.As(err, &ne) && ne.Timeout():

@@ -39,6 +39,7 @@ type proxyFlags struct {
 	dialTimeout                  time.Duration
 	trustRefresh, trustMaxAge    time.Duration
 	maxSessions, maxPerUser      int
+	wsOrigins                    []string
 }
 
 func newProxyCmd(g *Globals) *cobra.Command {
@@ -96,6 +97,7 @@ closes at once. SIGHUP reloads the certificate and key.`,
 	fl.DurationVar(&f.trustMaxAge, "trust-max-age", 0, "/readyz fails when the signer store is older than this (0: no bound)")
 	fl.IntVar(&f.maxSessions, "max-sessions", proxy.DefaultMaxSessions, "concurrent sessions on this node (beyond: 503 overloaded)")
 	fl.IntVar(&f.maxPerUser, "max-sessions-per-user", proxy.DefaultMaxSessionsPerSub, "concurrent sessions per token subject (beyond: 429 rate_limited; -1: no cap)")
+	fl.StringSliceVar(&f.wsOrigins, "ws-origin", nil, "browser origin https://host:port allowed to open the WebSocket front end GET /ws, e.g. the management console's (repeatable; default: only the proxy's own origin)")
 	cmd.AddCommand(newProxyEnrollCmd(g))
 	return cmd
 }
@@ -127,6 +129,7 @@ func (f *proxyFlags) config() (proxy.Config, error) {
 		IdleTimeout: f.idleTimeout, MaxSessionDuration: f.maxDuration,
 		MaxSessions: f.maxSessions, MaxSessionsPerSubject: f.maxPerUser,
 		DrainGrace: f.drainGrace, DrainTimeout: f.drainTimeout,
+		WebSocketOrigins: f.wsOrigins,
 	}
 	if f.idleTimeout == 0 {
 		cfg.IdleTimeout = -1 // explicit 0 on the command line: no idle timeout
