@@ -222,9 +222,12 @@ type ProxyInfo struct {
 
 // Metering is what the client needs to send metering heartbeats.
 type Metering struct {
-	Address  string        // DTLS host:port of a management node
-	Interval time.Duration // between heartbeats
-	Ticket   Secret        // signed metering ticket
+	Address   string        // DTLS host:port of a management node ("" when metering is off)
+	Addresses []string      // every node's DTLS address, for failover (may be empty: use Address)
+	Interval  time.Duration // between heartbeats
+	Ticket    Secret        // signed metering ticket
+	// TrustStore is the PEM the nodes' DTLS certificates are verified against.
+	TrustStore []byte
 }
 
 // Launch is the answer to a session launch: everything needed to dial the
@@ -263,9 +266,11 @@ type launchResponse struct {
 	ExpiresAt  flexTime `json:"expires_at"`
 	TrustStore string   `json:"trust_store"`
 	Metering   struct {
-		Address   string  `json:"address"`
-		IntervalS float64 `json:"interval_s"`
-		Ticket    string  `json:"ticket"`
+		Address    string   `json:"address"`
+		Addresses  []string `json:"addresses"`
+		IntervalS  float64  `json:"interval_s"`
+		Ticket     string   `json:"ticket"`
+		TrustStore string   `json:"trust_store"`
 	} `json:"metering"`
 }
 
@@ -331,9 +336,11 @@ func (r *launchResponse) launch() (*Launch, error) {
 		ExpiresAt: r.ExpiresAt.Time,
 		Trust:     trust,
 		Metering: Metering{
-			Address:  r.Metering.Address,
-			Interval: time.Duration(r.Metering.IntervalS * float64(time.Second)),
-			Ticket:   Secret(r.Metering.Ticket),
+			Address:    r.Metering.Address,
+			Addresses:  r.Metering.Addresses,
+			Interval:   time.Duration(r.Metering.IntervalS * float64(time.Second)),
+			Ticket:     Secret(r.Metering.Ticket),
+			TrustStore: []byte(r.Metering.TrustStore),
 		},
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/termgate/termgate/emulator/metering"
 	"io"
 	"net"
 	"regexp"
@@ -63,6 +64,13 @@ type SessionOptions struct {
 	// screen as a user saw it (hidden fields, such as passwords, blank)
 	// each time it changes; changes close together may share one frame.
 	Recorder io.Writer
+	// NoMetering turns off the metering heartbeats that a session sends
+	// while it is open when the management server asks for them.
+	NoMetering bool
+	// OnMetering, if set, is called when metering delivery stops or
+	// resumes or heartbeats are dropped. Metering never blocks or ends a
+	// session.
+	OnMetering func(metering.Status)
 	// OnReconnect, if set, is called after each successful Reconnect.
 	OnReconnect func(ReconnectInfo)
 	// DialTimeout bounds each dial of the proxy; zero means DefaultDialTimeout.
@@ -92,6 +100,7 @@ type link struct {
 	st      *Stream          // VT sessions
 	term    *tn3270.Terminal // tn3270 sessions
 	rconn   *readErrConn     // tn3270 sessions: the tunnel as the terminal reads it
+	meter   *metering.Sender // nil when metering is off
 	done    chan struct{}    // closed when the reader ends
 	err     error            // why; valid after done
 	closing atomic.Bool
@@ -227,6 +236,16 @@ func (s *Session) is3270() bool { return s.cfg != nil }
 // start runs the goroutine that follows lk until it ends (s.mu held or
 // not yet shared).
 func (s *Session) start(lk *link) {
+	if lk.meter != nil {
+		// Heartbeats run while this connection lives.
+		lk.meter.Start(context.Background())
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			<-lk.done
+			lk.meter.Stop()
+		}()
+	}
 	s.wg.Add(1)
 	if lk.term != nil {
 		go s.watch3270(lk)
@@ -237,6 +256,37 @@ func (s *Session) start(lk *link) {
 
 // connect dials the proxy for l and starts the protocol.
 func (s *Session) connect(ctx context.Context, l *Launch) (*link, error) {
+	lk, err := s.dialLink(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	lk.meter = s.newMeter(l)
+	return lk, nil
+}
+
+// newMeter returns the metering sender for l, or nil when the management
+// server did not ask for metering or the caller turned it off. A metering
+// set-up problem is logged and never fails the session.
+func (s *Session) newMeter(l *Launch) *metering.Sender {
+	m := l.Metering
+	if s.opts.NoMetering || m.Address == "" || m.Ticket == "" {
+		return nil
+	}
+	addrs := m.Addresses
+	if len(addrs) == 0 {
+		addrs = []string{m.Address}
+	}
+	snd, err := metering.New(metering.Config{Addresses: addrs, Interval: m.Interval,
+		Ticket: m.Ticket.Reveal(), TrustStore: m.TrustStore, OnStatus: s.opts.OnMetering})
+	if err != nil {
+		s.log.Warn().Err(err).Str("ses", s.name).Msg("metering off for this session")
+		return nil
+	}
+	return snd
+}
+
+// dialLink dials the proxy for l and starts the protocol.
+func (s *Session) dialLink(ctx context.Context, l *Launch) (*link, error) {
 	if s.is3270() {
 		return s.connect3270(ctx, l)
 	}
