@@ -155,6 +155,16 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 // wrapRunE marks errors returned by command bodies so ExitCode can tell them
 // from parse errors, and makes Args validation errors usage errors.
 func wrapRunE(c *cobra.Command) {
+	if c.HasParent() && c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		// A group of commands: cobra would print its help and exit 0 for
+		// "termgate mgmt user frobnicate"; an unknown subcommand is a usage error.
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+	}
 	if c.RunE != nil {
 		inner := c.RunE
 		c.RunE = func(cmd *cobra.Command, args []string) error {
@@ -263,6 +273,9 @@ func setFlag(f *pflag.Flag, v string) error {
 }
 
 func setFlagValue(f *pflag.Flag, v any) error {
+	if v == nil { // "key:" without a value: empty, never the text "<nil>"
+		return setFlag(f, "")
+	}
 	if list, ok := v.([]any); ok {
 		sv, ok := f.Value.(pflag.SliceValue)
 		if !ok {

@@ -59,6 +59,15 @@ func newTokenIssueCmd(g *Globals) *cobra.Command {
 					return usagef("--%s is required", req[0])
 				}
 			}
+			if ttl < time.Second || ttl > token.MaxTTL {
+				return usagef("--ttl %v: must be between 1s and %v", ttl, token.MaxTTL)
+			}
+			if !token.ValidProto(proto) {
+				return usagef("--proto %q: must be telnet, ssh, tn3270, ftp or tcp", proto)
+			}
+			if _, err := token.NormalizeHostPort(dst); err != nil {
+				return usagef("--dst %q: %v", dst, err)
+			}
 			pair, err := pki.LoadPair(certFile, keyFile)
 			if err != nil {
 				return err
@@ -109,6 +118,9 @@ func newTokenVerifyCmd(g *Globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if trustFile == "" || dst == "" {
 				return usagef("--trust and --dst are required")
+			}
+			if _, err := token.NormalizeHostPort(dst); err != nil {
+				return usagef("--dst %q: %v", dst, err)
 			}
 			store, err := pki.LoadTrustStore(trustFile)
 			if err != nil {

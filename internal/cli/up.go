@@ -27,6 +27,7 @@ func init() { register(newUpCmd) }
 type upOptions struct {
 	Data         string
 	MgmtAddr     string
+	DTLSAddr     string
 	ProxyAddr    string
 	OpsAddr      string
 	DemoVTAddr   string
@@ -50,6 +51,7 @@ everything listens, then the commands to try. Ctrl-C stops it.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Data, "data", "termgate-data", "data directory (PKI, store, admin password)")
 	f.StringVar(&o.MgmtAddr, "mgmt-addr", "127.0.0.1:8443", "management server HTTPS address")
+	f.StringVar(&o.DTLSAddr, "dtls-addr", mgmt.DefaultDTLSAddr, "management server metering DTLS address (UDP)")
 	f.StringVar(&o.ProxyAddr, "proxy-addr", "127.0.0.1:9443", "proxy TLS address")
 	f.StringVar(&o.OpsAddr, "ops-addr", "127.0.0.1:9090", "proxy operations address (/healthz, /readyz, /metrics)")
 	f.StringVar(&o.DemoVTAddr, "demo-vt-addr", "127.0.0.1:2323", "demo VT (telnet) host address")
@@ -58,7 +60,7 @@ everything listens, then the commands to try. Ctrl-C stops it.`,
 }
 
 func runUp(ctx context.Context, g *Globals, o *upOptions) error {
-	for name, addr := range map[string]string{"--mgmt-addr": o.MgmtAddr, "--proxy-addr": o.ProxyAddr,
+	for name, addr := range map[string]string{"--mgmt-addr": o.MgmtAddr, "--dtls-addr": o.DTLSAddr, "--proxy-addr": o.ProxyAddr,
 		"--ops-addr": o.OpsAddr, "--demo-vt-addr": o.DemoVTAddr, "--demo-3270-addr": o.Demo3270Addr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return usagef("%s %q: want host:port", name, addr)
@@ -97,7 +99,7 @@ func runUp(ctx context.Context, g *Globals, o *upOptions) error {
 		}
 	}
 
-	ms, err := mgmt.New(mgmt.Config{DataDir: mgmtDir, Addr: o.MgmtAddr, ProxyAddress: o.ProxyAddr,
+	ms, err := mgmt.New(mgmt.Config{DataDir: mgmtDir, Addr: o.MgmtAddr, DTLSAddr: o.DTLSAddr, ProxyAddress: o.ProxyAddr,
 		Logger: log.With().Str("component", "mgmt").Logger()})
 	if err != nil {
 		return fmt.Errorf("management server: %w", err)
@@ -122,6 +124,10 @@ func runUp(ctx context.Context, g *Globals, o *upOptions) error {
 	}
 
 	grp, gctx := errgroup.WithContext(ctx)
+	gctx, stopAll := context.WithCancel(gctx)
+	// On every return, including a failure half-way, stop what was started
+	// and wait for it (before the deferred Close calls above run).
+	defer func() { stopAll(); _ = grp.Wait() }()
 	grp.Go(func() error { return ms.Serve(gctx) })
 
 	if _, err := os.Stat(filepath.Join(proxyDir, proxy.MgmtSignersFile)); err != nil {
@@ -165,7 +171,7 @@ func runUp(ctx context.Context, g *Globals, o *upOptions) error {
 		return err
 	}
 
-	printReady(g, o, data, ms.URL())
+	printReady(g, o, data, ms)
 	log.Info().Str("mgmt", ms.URL()).Str("proxy", o.ProxyAddr).Msg("termgate up is running; Ctrl-C stops it")
 
 	<-gctx.Done()
@@ -233,9 +239,13 @@ func defineDemoSessions(ctx context.Context, ms *mgmt.Server, o *upOptions) erro
 	return ms.GrantSessions(ctx, "admin", "demo-vt", "demo-3270")
 }
 
-func printReady(g *Globals, o *upOptions, data, mgmtURL string) {
+func printReady(g *Globals, o *upOptions, data string, ms *mgmt.Server) {
 	w := g.Stdout
-	fmt.Fprintf(w, "ready mgmt=%s proxy=%s ops=http://%s demo-vt=%s demo-3270=%s\n", mgmtURL, o.ProxyAddr, o.OpsAddr, o.DemoVTAddr, o.Demo3270Addr)
+	mgmtURL, dtls := ms.URL(), o.DTLSAddr
+	if a := ms.DTLSAddr(); a != nil {
+		dtls = a.String()
+	}
+	fmt.Fprintf(w, "ready mgmt=%s dtls=%s proxy=%s ops=http://%s demo-vt=%s demo-3270=%s\n", mgmtURL, dtls, o.ProxyAddr, o.OpsAddr, o.DemoVTAddr, o.Demo3270Addr)
 	rel := data
 	if wd, err := os.Getwd(); err == nil {
 		if r, err := filepath.Rel(wd, data); err == nil && !filepath.IsAbs(r) && len(r) < len(data) {
@@ -257,7 +267,7 @@ Ctrl-C stops termgate up; the next run reuses %[1]s.
 
 func ignoreClosed(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, vthost.ErrServerClosed) {
+		errors.Is(err, vthost.ErrServerClosed) || errors.Is(err, tn3270host.ErrServerClosed) {
 		return nil
 	}
 	return err
