@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -143,6 +145,9 @@ func runUp(ctx context.Context, g *Globals, o *upOptions) error {
 		MgmtTLSTrustFile: filepath.Join(proxyDir, proxy.MgmtTLSFile),
 		MgmtURLs:         []string{ms.URL()},
 		AllowNetworks:    loopback,
+		// The browser terminal is served by the management server: its
+		// origin may open /ws on the proxy.
+		WebSocketOrigins: consoleOrigins(ms.URL()),
 		Logger:           log.With().Str("component", "proxy").Logger(),
 	})
 	if err != nil {
@@ -257,12 +262,35 @@ func printReady(g *Globals, o *upOptions, data string, ms *mgmt.Server) {
 The admin password is in %[1]s/admin-password. Try, in another terminal:
 
   export TERMGATE_PASSWORD="$(cat %[1]s/admin-password)"
-  go run ./cmd/termgate connect %[2]s --session demo-vt
-  printf 'wait "Select an option"\nprint\nquit\n' | go run ./cmd/termgate screen %[2]s --session demo-vt
-  printf 'wait "TERMGATE DEMO 3270"\nprint\nquit\n' | go run ./cmd/termgate screen %[2]s --session demo-3270
+  %[3]s connect %[2]s --session demo-vt
+  printf 'wait "Select an option"\nprint\nquit\n' | %[3]s screen %[2]s --session demo-vt
+  printf 'wait "TERMGATE DEMO 3270"\nprint\nquit\n' | %[3]s screen %[2]s --session demo-3270
 
 Ctrl-C stops termgate up; the next run reuses %[1]s.
-`, rel, flags)
+`, rel, flags, selfCommand())
+}
+
+// consoleOrigins are the browser origins of the management server's pages
+// (its URL, and the same port on localhost when it listens on loopback).
+func consoleOrigins(mgmtURL string) []string {
+	out := []string{mgmtURL}
+	if u, err := url.Parse(mgmtURL); err == nil {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+			out = append(out, "https://localhost:"+u.Port())
+		}
+	}
+	return out
+}
+
+// selfCommand is how the user can run this binary again: "go run
+// ./cmd/termgate" when it was started by go run (a binary in the build
+// cache), else its path as invoked.
+func selfCommand() string {
+	exe := os.Args[0]
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/termgate"
+	}
+	return exe
 }
 
 func ignoreClosed(err error) error {
