@@ -41,7 +41,8 @@ func startUp(t *testing.T, dir string) *upInstance {
 	u.MgmtURL = "https://" + mgmt
 	p := Start(t, "termgate up", nil, bin, "up", "--data", filepath.Join(dir, "termgate-data"),
 		"--mgmt-addr", mgmt, "--proxy-addr", u.Proxy, "--ops-addr", u.Ops,
-		"--demo-vt-addr", u.VT, "--demo-3270-addr", u.TN, "--log-format", "json")
+		"--demo-vt-addr", u.VT, "--demo-3270-addr", u.TN, "--dtls-addr", freeUDPAddr(t, "127.0.0.1"),
+		"--log-format", "json")
 	p.Cmd.Dir = dir
 	u.Proc = p
 	line := p.WaitLine(t, "ready", 60*time.Second)

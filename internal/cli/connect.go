@@ -123,6 +123,12 @@ func runConnect(ctx context.Context, g *Globals, f *clientFlags, esc byte, hasEs
 				}
 			}
 		}()
+		// The size was read before connecting and SIGWINCH was not watched
+		// until now: a resize in between would go unseen, so look once more.
+		select {
+		case winch <- syscall.SIGWINCH:
+		default:
+		}
 	}
 
 	hostDone := make(chan error, 1)
