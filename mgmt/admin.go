@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -568,19 +569,28 @@ func (s *Server) handleAdminBackup(w http.ResponseWriter, r *http.Request, _ *pr
 }
 
 func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request, _ *principal) {
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, apiErr(http.StatusBadRequest, CodeBadRequest, "limit must be a positive integer"))
-			return
-		}
-		limit = n
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, apiErr(http.StatusBadRequest, CodeBadRequest, "malformed query string"))
+		return
 	}
-	evs, err := s.Audit(limit)
+	f, err := ParseAuditFilter(q)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	evs, more, err := s.AuditEvents(f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AuditPage{Events: evs, More: more})
+}
+
+// AuditPage is the answer of GET /api/v1/admin/audit: the matching events,
+// newest first, and whether older ones match too (raise limit or narrow
+// the filter to see them).
+type AuditPage struct {
+	Events []AuditEvent `json:"events"`
+	More   bool         `json:"more"`
 }

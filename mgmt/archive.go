@@ -140,7 +140,7 @@ func (s *Server) restoreSnapshot(ctx context.Context, snap *Snapshot) (uint64, e
 	defer s.repl.applyMu.Unlock()
 	_, epoch, master := s.repl.state()
 	var newRev uint64
-	err := s.st.db.Update(func(tx *bolt.Tx) error {
+	err := s.st.rawUpdate(func(tx *bolt.Tx) error {
 		cur := exportTx(tx)
 		next := &Snapshot{Schema: snap.Schema, Revision: cur.Revision + 1, Buckets: map[string]map[string][]byte{}}
 		for name, kv := range snap.Buckets {

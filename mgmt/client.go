@@ -245,3 +245,41 @@ func (c *Client) MeteringReport(ctx context.Context, from, to time.Time, window 
 	err := c.Do(ctx, http.MethodGet, "/api/v1/admin/metering?"+q.Encode(), nil, &rep)
 	return rep, err
 }
+
+// Me says who the client is logged in as (GET /api/v1/me).
+func (c *Client) Me(ctx context.Context) (Me, error) {
+	var me Me
+	err := c.Do(ctx, http.MethodGet, "/api/v1/me", nil, &me)
+	return me, err
+}
+
+// Audit returns the node's stored audit events that match f, newest first,
+// and whether older ones match too.
+func (c *Client) Audit(ctx context.Context, f AuditFilter) (AuditPage, error) {
+	q := url.Values{}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.Actor != "" {
+		q.Set("actor", f.Actor)
+	}
+	if f.Event != "" {
+		q.Set("event", f.Event)
+	}
+	if f.OK != nil {
+		q.Set("ok", strconv.FormatBool(*f.OK))
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	path := "/api/v1/admin/audit"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var page AuditPage
+	err := c.Do(ctx, http.MethodGet, path, nil, &page)
+	return page, err
+}

@@ -173,13 +173,6 @@ func (c *Config) maxMeterConns() int {
 	return c.MaxMeteringConns
 }
 
-func (c *Config) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
-
 func (c *Config) addr() string {
 	if c.Addr == "" {
 		return DefaultAddr

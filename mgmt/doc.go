@@ -131,7 +131,7 @@
 //
 // # HTTP API
 //
-//	POST /api/v1/login, /api/v1/login/refresh, /api/v1/logout
+//	POST /api/v1/login, /api/v1/login/refresh, /api/v1/logout;  GET /api/v1/me
 //	GET  /api/v1/sessions;  POST /api/v1/sessions/{name}/launch;  POST /api/v1/tokens
 //	GET  /.well-known/jwks.json, /api/v1/trust/mgmt.pem, /api/v1/trust/proxy.pem
 //	POST /api/v1/enroll
@@ -139,16 +139,34 @@
 //	GET|POST /api/v1/admin/api-keys, DELETE /api/v1/admin/api-keys/{id}
 //	GET|PUT /api/v1/admin/security;  GET /api/v1/admin/proxies, DELETE /api/v1/admin/proxies/{id}
 //	POST /api/v1/admin/enroll-codes, /api/v1/admin/rotate-key, /api/v1/admin/backup
-//	GET  /api/v1/admin/signing-keys, /api/v1/admin/check-proxies, /api/v1/admin/audit?limit=
+//	GET  /api/v1/admin/signing-keys, /api/v1/admin/check-proxies
+//	GET  /api/v1/admin/audit?limit=&actor=&event=&ok=&since=&until=
 //	GET  /api/v1/admin/replication; POST /api/v1/admin/replication/promote, /api/v1/admin/replication/join-codes
 //	GET  /api/v1/admin/archive[/{revision}]; POST /api/v1/admin/archive/{revision}/restore
 //	GET  /api/v1/admin/metering?from=&to=&window=, /api/v1/admin/metering/records
 //	POST /api/v1/replication/snapshot (signed push), /api/v1/replication/join (join code)
 //	GET  /healthz, /readyz, /metrics
+//	GET  /admin/, /app/ (the browser console, package webui); / redirects to /app/
+//
+// GET /api/v1/me says who the caller is: {"name","role","expires_at"} for a
+// login (token or cookie), {"name": the key's name, "role": "api-key"} for
+// an API key. The audit trail is filtered on the server: limit (default
+// 100, capped at Config.AuditKeep), actor and event (exact), ok
+// (true|false), since and until (RFC 3339; since <= time < until); an
+// unknown, repeated or malformed parameter is 400; the answer is
+// {"events": [...newest first], "more": older events match too}.
+//
+// The console's pages carry their own Content-Security-Policy (scripts and
+// styles from this origin only, WebSockets to Config.ProxyAddress); every
+// other answer has "default-src 'none'" and Cache-Control no-store.
 //
 // Errors are {"error":{"code","message"}}: 400 bad_request/invalid_json,
 // 401 unauthorized, 403 forbidden, 404 not_found, 409 conflict, 413
-// too_large, 429 rate_limited (with Retry-After), 500 internal, 503 unavailable;
+// too_large, 429 rate_limited (with Retry-After), 500 internal, 503 unavailable,
+// 507 storage_full (the disk of the data directory is full: the message
+// names the directory; the change was not saved, bbolt rolled it back; the
+// server logs it once at error level with the path, and once more at info
+// when writes succeed again);
 // replication adds 409 replica/stale_epoch/stale_revision/wrong_master,
 // 412 precondition_failed, 503 master_unreachable and the snapshot_* codes.
 //

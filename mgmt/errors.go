@@ -49,7 +49,25 @@ var (
 	ErrSnapshot = errors.New("snapshot refused")
 	// ErrTicket means a metering ticket or heartbeat was refused.
 	ErrTicket = errors.New("metering ticket refused")
+	// ErrStorageFull means the file system holding the data directory has
+	// no space left, so a change could not be saved (see StorageFullError).
+	ErrStorageFull = errors.New("no space left on the disk of the management store")
 )
+
+// StorageFullError is a write to the store that failed because the file
+// system holding the data directory Dir is full (ENOSPC). The change was
+// not saved: the store keeps its last committed state. errors.Is matches
+// both ErrStorageFull and the underlying error (syscall.ENOSPC).
+type StorageFullError struct {
+	Dir string
+	Err error
+}
+
+func (e *StorageFullError) Error() string {
+	return fmt.Sprintf("the disk holding the data directory %s is full; free space on it and retry (the change was not saved): %v", e.Dir, e.Err)
+}
+
+func (e *StorageFullError) Unwrap() []error { return []error{ErrStorageFull, e.Err} }
 
 // SnapshotError says why a replication snapshot was refused. Reason is one
 // of the Snapshot* codes; Epoch and Master are what the refusing node knows
@@ -99,6 +117,8 @@ const (
 	CodePreconditionFailed = "precondition_failed"
 	// CodeReplica: a change reached a slave that cannot forward it (409).
 	CodeReplica = "replica"
+	// CodeStorageFull: the disk holding the data directory is full (507).
+	CodeStorageFull = "storage_full"
 )
 
 // APIError is an error of the HTTP API: the status, the code and a message
@@ -131,7 +151,11 @@ func toAPIError(err error) *APIError {
 	}
 	var re *RateLimitError
 	var se *SnapshotError
+	var sf *StorageFullError
 	switch {
+	case errors.As(err, &sf):
+		return &APIError{Status: http.StatusInsufficientStorage, Code: CodeStorageFull, Err: err,
+			Message: fmt.Sprintf("the disk holding the data directory %s is full: free space on it and retry (the change was not saved)", sf.Dir)}
 	case errors.As(err, &se):
 		st := http.StatusConflict
 		switch se.Reason {

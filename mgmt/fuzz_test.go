@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/termgate/termgate/pki"
@@ -86,6 +87,42 @@ func FuzzParsePHC(f *testing.F) {
 		}
 		if p.MemoryKiB > maxArgonMemoryKiB || p.Time > maxArgonTime || len(salt) < 8 || len(sum) < 16 {
 			t.Fatalf("accepted out-of-range hash %q", s)
+		}
+	})
+}
+
+func FuzzParseAuditFilter(f *testing.F) {
+	for _, s := range []string{
+		"", "limit=100", "actor=admin&event=login&ok=false", "since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00.5+02:00",
+		"limit=0", "ok=maybe", "event=User.Put", "actor=a&actor=b", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+		"unknown=1", "limit=99999999999999999999", "actor=%00", "%zz", "a=1;b=2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		af, err := ParseAuditFilter(q)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%q: error %v is not ErrInvalid", query, err)
+			}
+			return
+		}
+		if af.Limit < 0 || len(af.Actor) > 256 || len(af.Event) > 64 {
+			t.Fatalf("%q: accepted %+v", query, af)
+		}
+		if !af.Since.IsZero() && !af.Until.IsZero() && !af.Since.Before(af.Until) {
+			t.Fatalf("%q: since %v not before until %v", query, af.Since, af.Until)
+		}
+		for k := range q {
+			switch k {
+			case "limit", "actor", "event", "ok", "since", "until":
+			default:
+				t.Fatalf("%q: accepted unknown parameter %q", query, k)
+			}
 		}
 	})
 }

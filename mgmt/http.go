@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/termgate/termgate/internal/obs"
+	"github.com/termgate/termgate/webui"
 )
 
 // Cookies of a browser login.
@@ -44,6 +46,7 @@ func (s *Server) Handler() http.Handler {
 	// any authenticated caller
 	h("POST /api/v1/login/refresh", s.authed(s.handleRefresh))
 	h("POST /api/v1/logout", s.authed(s.handleLogout))
+	h("GET /api/v1/me", s.authed(s.handleMe))
 	h("GET /api/v1/sessions", s.authed(s.handleSessions))
 	h("POST /api/v1/sessions/{name}/launch", s.authed(s.handleLaunch))
 	h("POST /api/v1/tokens", s.authed(s.handleTokens))
@@ -77,6 +80,15 @@ func (s *Server) Handler() http.Handler {
 	h("POST /api/v1/admin/archive/{revision}/restore", s.admin(s.handleArchiveRestore))
 	h("GET /api/v1/admin/metering", s.admin(s.handleMeteringReport))
 	h("GET /api/v1/admin/metering/records", s.admin(s.handleMeteringRecords))
+	// the browser console (webui sets its own Content-Security-Policy)
+	ui := webui.Handler(webui.Options{ProxyAddress: s.cfg.ProxyAddress, Logger: s.log.With().Str("component", "webui").Logger()})
+	for _, p := range webui.Prefixes {
+		mux.Handle(p, ui)
+		mux.Handle(strings.TrimSuffix(p, "/"), ui) // redirects to p
+	}
+	h("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, webui.AppPrefix, http.StatusFound)
+	})
 	h("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -121,10 +133,13 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, s: s}
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Cache-Control", "no-store")
 		hd.Set("Strict-Transport-Security", "max-age=31536000")
 		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		if !consolePath(r.URL.Path) {
+			// The console's pages carry their own policy and caching.
+			hd.Set("Cache-Control", "no-store")
+			hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -149,6 +164,16 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// consolePath reports whether the browser console (package webui) answers path.
+func consolePath(path string) bool {
+	for _, p := range webui.Prefixes {
+		if strings.HasPrefix(path, p) || path == strings.TrimSuffix(p, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 type errorBody struct {
@@ -184,7 +209,7 @@ func writeError(w http.ResponseWriter, ae *APIError) {
 // fail logs an internal error's detail and answers with its API form.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPIError(err)
-	if ae.Status >= 500 {
+	if ae.Status >= 500 && !errors.Is(err, ErrStorageFull) { // the store logs a full disk once
 		s.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("request failed")
 	}
 	writeError(w, ae)
@@ -275,6 +300,7 @@ func clientAddr(r *http.Request) string {
 type principal struct {
 	kind         string // "user" or "apikey"
 	name         string // user name, or "apikey:<id>"
+	keyName      string // an API key's name
 	role         string
 	sessions     []string
 	destinations []string
@@ -346,7 +372,7 @@ func (s *Server) authAPIKey(key string) (*principal, error) {
 		}
 		return nil, fmt.Errorf("%w: unknown or revoked API key", ErrUnauthorized)
 	}
-	return &principal{kind: "apikey", name: "apikey:" + id, role: RoleUser, sessions: nil, destinations: rec.Destinations}, nil
+	return &principal{kind: "apikey", name: "apikey:" + id, keyName: rec.Name, role: RoleUser, sessions: nil, destinations: rec.Destinations}, nil
 }
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, p *principal)
@@ -389,6 +415,32 @@ func (s *Server) admin(h authedHandler) http.HandlerFunc {
 		}
 		h(w, r, p)
 	})
+}
+
+// Me is the answer of GET /api/v1/me: who the caller is. For a login
+// (token or cookie) Name is the user, Role its role ("admin" or "user")
+// and ExpiresAt the login token's expiry; for an API key Name is the key's
+// name, Role is RoleAPIKey and ExpiresAt is absent (keys live until revoked).
+type Me struct {
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// RoleAPIKey is the role GET /api/v1/me reports for an API key.
+const RoleAPIKey = "api-key"
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, p *principal) {
+	if p.kind == "apikey" {
+		writeJSON(w, http.StatusOK, Me{Name: p.keyName, Role: RoleAPIKey})
+		return
+	}
+	me := Me{Name: p.name, Role: p.role}
+	if p.claims != nil && p.claims.ExpiresAt != nil {
+		exp := p.claims.ExpiresAt.Time.UTC()
+		me.ExpiresAt = &exp
+	}
+	writeJSON(w, http.StatusOK, me)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -248,7 +248,7 @@ func Join(ctx context.Context, o JoinOptions) (*InitResult, error) {
 	if !s.snapshotHasOwnKey(snap) {
 		return nil, fmt.Errorf("join: the master's state lacks this node's signing key")
 	}
-	err = s.st.db.Update(func(tx *bolt.Tx) error {
+	err = s.st.rawUpdate(func(tx *bolt.Tx) error {
 		if err := archiveTx(tx, exportTx(tx), archiveMeta{ArchivedAt: s.now().UTC(), ReplacedByEpoch: h.Epoch, ReplacedByRevision: h.Revision, Reason: "join"}, s.cfg.archiveKeep()); err != nil {
 			return err
 		}

@@ -301,7 +301,7 @@ func (s *Server) recordHeartbeat(b []byte, client string) HeartbeatAck {
 		ack.Error = AckReplayed
 		return ack
 	case err != nil:
-		s.log.Error().Err(err).Msg("metering: cannot record a heartbeat")
+		s.storeErrorEvent(err).Err(err).Msg("metering: cannot record a heartbeat")
 		s.metrics.heartbeats.WithLabelValues(AckInternal).Inc()
 		ack.Error = AckInternal
 		return ack

@@ -54,7 +54,7 @@ type PeerRecord struct {
 type PeerStatus struct {
 	ID             string    `json:"id"`
 	URL            string    `json:"url"`
-	LastPush       time.Time `json:"last_push,omitempty"`
+	LastPush       time.Time `json:"last_push,omitzero"`
 	LastResult     string    `json:"last_result,omitempty"` // ok, refused, error
 	LastError      string    `json:"last_error,omitempty"`
 	AckedEpoch     uint64    `json:"acked_epoch"`
@@ -72,7 +72,7 @@ type ReplicationStatus struct {
 	Epoch       uint64       `json:"epoch"`
 	Master      string       `json:"master,omitempty"`
 	Revision    uint64       `json:"revision"`
-	LastApplied time.Time    `json:"last_applied,omitempty"`
+	LastApplied time.Time    `json:"last_applied,omitzero"`
 	Peers       []PeerStatus `json:"peers"`
 }
 
@@ -547,7 +547,7 @@ func (r *replicator) apply(ctx context.Context, env *SignedSnapshot, h *Snapshot
 		return refuse(SnapshotNotMember, "the snapshot lacks a current signing key of node %s (join the group first: termgate mgmt join)", s.nodeID)
 	}
 	now := s.now().UTC()
-	err := s.st.db.Update(func(tx *bolt.Tx) error {
+	err := s.st.rawUpdate(func(tx *bolt.Tx) error {
 		if err := archiveTx(tx, exportTx(tx), archiveMeta{Epoch: epoch, Master: master, ArchivedAt: now,
 			ReplacedByEpoch: h.Epoch, ReplacedByRevision: h.Revision, Reason: "replication"}, s.cfg.archiveKeep()); err != nil {
 			return err

@@ -95,6 +95,7 @@ func (s *Server) init() error {
 		return invalidf("data directory %s belongs to node %q, not %q", s.dataDir, s.nodeID, s.cfg.NodeID)
 	}
 	s.log = s.log.With().Str("node", s.nodeID).Logger()
+	s.st.log = s.log
 	ev := s.log.Info()
 	s.auditInfo = ev.Enabled()
 	ev.Discard()
@@ -310,7 +311,7 @@ func (s *Server) tick(lastSweep, lastWarn *time.Time) {
 	replica := s.st.replica.Load()
 	if !replica {
 		if err := s.maintainKeys(); err != nil {
-			s.log.Error().Err(err).Msg("signing key maintenance")
+			s.storeErrorEvent(err).Err(err).Msg("signing key maintenance")
 		}
 	}
 	s.auditor.flush()
@@ -319,11 +320,11 @@ func (s *Server) tick(lastSweep, lastWarn *time.Time) {
 		*lastSweep = now
 		if !replica {
 			if err := s.sweep(); err != nil {
-				s.log.Error().Err(err).Msg("store cleanup")
+				s.storeErrorEvent(err).Err(err).Msg("store cleanup")
 			}
 		}
 		if err := s.sweepMetering(); err != nil {
-			s.log.Error().Err(err).Msg("metering cleanup")
+			s.storeErrorEvent(err).Err(err).Msg("metering cleanup")
 		}
 	}
 	if now.Sub(*lastWarn) >= 12*time.Hour {
@@ -521,6 +522,15 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return pki.WriteFileAtomic(dst, b, 0o600)
+}
+
+// storeErrorEvent is the log event for a failed background write: error
+// level, but debug for a full disk, which the store logs once by itself.
+func (s *Server) storeErrorEvent(err error) *zerolog.Event {
+	if errors.Is(err, ErrStorageFull) {
+		return s.log.Debug()
+	}
+	return s.log.Error()
 }
 
 type debugWriter struct{ s *Server }

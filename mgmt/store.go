@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -80,6 +83,11 @@ type store struct {
 	// onChange, if set, is called after every committed change of the
 	// replicated state (the master's push trigger).
 	onChange atomic.Pointer[func()]
+	// full is set while writes fail for lack of disk space (the error is
+	// logged once when it starts, and once more when space returns).
+	full atomic.Bool
+	// log is set once by the server before the store is shared.
+	log zerolog.Logger
 }
 
 type storeOptions struct {
@@ -98,7 +106,7 @@ func openStore(path string, o storeOptions) (*store, error) {
 		o.Timeout = time.Second
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrStoreLocked)
 	}
 	if err != nil {
@@ -108,7 +116,7 @@ func openStore(path string, o storeOptions) (*store, error) {
 	if o.ReadOnly {
 		err = db.View(func(tx *bolt.Tx) error { return checkSchema(tx) })
 	} else {
-		err = db.Update(migrate)
+		err = s.writeErr(db.Update(migrate))
 	}
 	if err != nil {
 		db.Close()
@@ -170,7 +178,7 @@ func (s *store) update(fn func(tx *bolt.Tx) error) error {
 	if s.replica.Load() {
 		return ErrReplica
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.rawUpdate(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -183,6 +191,35 @@ func (s *store) update(fn func(tx *bolt.Tx) error) error {
 	return err
 }
 
+// rawUpdate runs fn in a write transaction, without the replica check or
+// a revision bump (snapshot import, archive restore, join). A commit that
+// fails for lack of disk space returns a *StorageFullError; bbolt rolls it
+// back, so the store keeps its last committed state.
+func (s *store) rawUpdate(fn func(tx *bolt.Tx) error) error { return s.writeErr(s.db.Update(fn)) }
+
+// writeErr classifies the result of a write transaction: ENOSPC anywhere in
+// the chain becomes a *StorageFullError naming the data directory, logged
+// at error level when the disk becomes full (not again for every refused
+// write), and a success after that logs that space has returned.
+func (s *store) writeErr(err error) error {
+	dir := filepath.Dir(s.path)
+	if err == nil {
+		if s.full.Load() && s.full.CompareAndSwap(true, false) {
+			s.log.Info().Str("path", dir).Msg("store: writes succeed again: the data directory's disk has space")
+		}
+		return nil
+	}
+	var sf *StorageFullError
+	if errors.As(err, &sf) || !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	if s.full.CompareAndSwap(false, true) {
+		s.log.Error().Err(err).Str("path", dir).Str("code", CodeStorageFull).
+			Msg("store: the disk holding the data directory is full: changes are refused until space is freed on it")
+	}
+	return &StorageFullError{Dir: dir, Err: err}
+}
+
 func (s *store) changed() {
 	if f := s.onChange.Load(); f != nil {
 		(*f)()
@@ -190,7 +227,7 @@ func (s *store) changed() {
 }
 
 // updateLocal runs fn in a write transaction that changes only local state.
-func (s *store) updateLocal(fn func(tx *bolt.Tx) error) error { return s.db.Update(fn) }
+func (s *store) updateLocal(fn func(tx *bolt.Tx) error) error { return s.rawUpdate(fn) }
 
 func (s *store) view(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
 
@@ -283,7 +320,7 @@ func (s *store) importSnapshot(snap *Snapshot) error {
 	if snap.Schema != SchemaVersion {
 		return invalidf("snapshot schema %d, this store has %d", snap.Schema, SchemaVersion)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error { return replaceState(tx, snap) })
+	err := s.rawUpdate(func(tx *bolt.Tx) error { return replaceState(tx, snap) })
 	if err == nil {
 		s.changed()
 	}

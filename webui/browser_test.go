@@ -1,10 +1,11 @@
-package webui
+package webui_test
 
 import (
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
@@ -26,6 +28,7 @@ import (
 	"github.com/termgate/termgate/internal/testpeer"
 	"github.com/termgate/termgate/mgmt"
 	"github.com/termgate/termgate/pki"
+	"github.com/termgate/termgate/webui"
 )
 
 // fakeWSProxy plays the proxy's /ws front end (the termgate.v1 contract in
@@ -73,11 +76,9 @@ func (p *fakeWSProxy) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var bearer string
-	var offered []string
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
 		for _, s := range strings.Split(v, ",") {
 			s = strings.TrimSpace(s)
-			offered = append(offered, s)
 			if strings.HasPrefix(s, "bearer.") {
 				bearer = strings.TrimPrefix(s, "bearer.")
 			}
@@ -159,6 +160,70 @@ func typeKeys(s string) chromedp.Action {
 	})
 }
 
+// offsetClock is the management server's clock: real time plus an offset
+// that the test moves to record metering heartbeats in the past.
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+func (c *offsetClock) set(t time.Time) { c.offset.Store(int64(time.Until(t))) }
+
+// meterHistory launches sessions in the past and records their heartbeats
+// (every minute from start to end), as the DTLS listener would, so that
+// the metering page has a report to draw.
+func meterHistory(t *testing.T, srv *mgmt.Server, clock *offsetClock) {
+	t.Helper()
+	ctx := context.Background()
+	for _, name := range []string{"demo-vt", "demo-3270"} {
+		proto, port := "telnet", 2323
+		if name == "demo-3270" {
+			proto, port = "tn3270", 3270
+		}
+		if err := srv.PutSession(ctx, name, mgmt.SessionDef{Protocol: proto, Host: "127.0.0.1", Port: port, Description: "Demo application"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := srv.PutUser(ctx, u, mgmt.UserSpec{Password: u + "-password-1", Role: mgmt.RoleUser, Sessions: []string{"demo-vt", "demo-3270"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.GrantSessions(ctx, "admin", "demo-vt"); err != nil {
+		t.Fatal(err)
+	}
+	// Within the last hour: the node's signing certificate is not older.
+	base := time.Now().Add(-55 * time.Minute).Truncate(time.Minute)
+	for _, l := range []struct {
+		user, session string
+		from, to      time.Duration
+	}{
+		{"alice", "demo-vt", 0, 40 * time.Minute},
+		{"alice", "demo-vt", 10 * time.Minute, 25 * time.Minute},
+		{"bob", "demo-3270", 5 * time.Minute, 50 * time.Minute},
+		{"admin", "demo-vt", 25 * time.Minute, 35 * time.Minute},
+	} {
+		clock.set(base.Add(l.from))
+		lr, err := srv.Launch(ctx, l.user, l.session, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lr.Metering == nil {
+			t.Fatal("launch has no metering ticket")
+		}
+		seq := uint64(0)
+		for at := l.from; at <= l.to; at += time.Minute {
+			seq++
+			ts := base.Add(at)
+			clock.set(ts)
+			hb, _ := json.Marshal(mgmt.Heartbeat{Ticket: lr.Metering.Ticket, Seq: seq, TS: ts.UnixMilli()})
+			if ack := srv.RecordHeartbeat(hb); !ack.OK {
+				t.Fatalf("heartbeat %d of %s: %+v", seq, l.user, ack)
+			}
+		}
+	}
+	clock.offset.Store(0)
+}
+
 func artifactDir(t *testing.T) string {
 	if d := os.Getenv("TERMGATE_ARTIFACTS"); d != "" {
 		d = filepath.Join(d, "webui")
@@ -189,7 +254,9 @@ func TestBrowser(t *testing.T) {
 	if _, err := mgmt.Init(dir, mgmt.InitOptions{NodeID: "mgmt-browser", AdminPassword: password, Password: mgmt.PasswordParams{Time: 1, MemoryKiB: 1024}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := mgmt.Open(mgmt.Config{DataDir: dir, ProxyAddress: fake.addr(), Password: mgmt.PasswordParams{Time: 1, MemoryKiB: 1024}})
+	clock := &offsetClock{}
+	srv, err := mgmt.Open(mgmt.Config{DataDir: dir, ProxyAddress: fake.addr(), Password: mgmt.PasswordParams{Time: 1, MemoryKiB: 1024},
+		Now: clock.Now, DTLSAddr: "127.0.0.1:8444", MeteringInterval: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,16 +269,23 @@ func TestBrowser(t *testing.T) {
 		Certificate: string(pki.EncodeCertPEM(fake.cert))}); err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", srv.Handler())
-	ui := Handler(Options{ProxyAddress: fake.addr()})
-	for _, p := range Prefixes {
-		mux.Handle(p, ui)
-	}
-	site := httptest.NewUnstartedServer(mux)
+	meterHistory(t, srv, clock)
+	// The management server's handler serves the console beside its API.
+	site := httptest.NewUnstartedServer(srv.Handler())
 	site.StartTLS()
 	t.Cleanup(site.Close)
 	fake.origin = site.URL
+
+	noFollow := site.Client()
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noFollow.Get(site.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != webui.AppPrefix {
+		t.Fatalf("GET / = %d Location %q, want a redirect to %s", resp.StatusCode, resp.Header.Get("Location"), webui.AppPrefix)
+	}
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chrome),
@@ -274,6 +348,11 @@ func TestBrowser(t *testing.T) {
 		chromedp.Click(`#login-form button[type=submit]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#session-form`, chromedp.ByID),
 	)
+	var who string
+	run("who", chromedp.Text(`#who`, &who, chromedp.ByID))
+	if who != "Signed in as admin" {
+		t.Errorf("header says %q, want the user from GET /api/v1/me", who)
+	}
 	run("create a session",
 		chromedp.SendKeys(`#s-name`, "web-demo", chromedp.ByID),
 		chromedp.SetValue(`#s-protocol`, "telnet", chromedp.ByID),
@@ -304,6 +383,36 @@ func TestBrowser(t *testing.T) {
 			chromedp.Sleep(200*time.Millisecond), // let charts and tables finish
 			shot(strings.Join([]string{"0", string(rune('3' + i)), "-", view.hash}, "")),
 		)
+	}
+
+	var metering string
+	run("metering report",
+		chromedp.Navigate(site.URL+"/admin/#metering"),
+		chromedp.WaitVisible(`#metering-out svg.chart`, chromedp.ByQuery),
+		chromedp.Click(`//button[text()="Last hour"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//dd[text()="5 min per point"]`, chromedp.BySearch),
+		shot("14-metering-hour"),
+		chromedp.Text(`#metering-out`, &metering, chromedp.ByQuery),
+	)
+	for _, want := range []string{"alice (peak 2)", "bob (peak 1)", "all users (peak 4)", "demo-3270", "mgmt-browser"} {
+		if !strings.Contains(metering, want) {
+			t.Errorf("metering page lacks %q:\n%s", want, metering)
+		}
+	}
+
+	var audit string
+	run("audit filtered on the server",
+		chromedp.Navigate(site.URL+"/admin/#audit"),
+		chromedp.WaitVisible(`#audit-out table`, chromedp.ByQuery),
+		chromedp.SetValue(`#a-event`, "launch", chromedp.ByID),
+		chromedp.SendKeys(`#a-actor`, "alice", chromedp.ByID),
+		chromedp.Click(`#audit-filters button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//caption[contains(., "2 shown")]`, chromedp.BySearch),
+		chromedp.Text(`#audit-out`, &audit, chromedp.ByQuery),
+		shot("13-audit-filtered"),
+	)
+	if strings.Contains(audit, "session.put") || strings.Contains(audit, "bob") || strings.Count(audit, "launch") < 2 {
+		t.Errorf("audit filtered to alice's launches shows:\n%s", audit)
 	}
 
 	var check string

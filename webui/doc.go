@@ -7,12 +7,19 @@
 // management server's HTTP API (/api/v1/...); this package serves files only
 // and holds no state.
 //
-// Usage (the management server mounts the handler next to its API):
+// Usage: the management server (mgmt.Server.Handler) mounts the handler
+// next to its API, so `termgate up` and `termgate mgmt serve` serve the
+// console on their HTTPS address; another server would do the same:
 //
-//	ui := webui.Handler(webui.Options{ProxyAddress: cfg.ProxyAddress})
+//	ui := webui.Handler(webui.Options{ProxyAddress: cfg.ProxyAddress, Logger: log})
 //	for _, p := range webui.Prefixes { // "/admin/", "/app/"
 //		mux.Handle(p, ui)
 //	}
+//
+// This package never imports mgmt (its browser test, an external test
+// package, does). The pages use GET /api/v1/me for the signed-in user and
+// role, the server-side filters of GET /api/v1/admin/audit, and read the
+// shapes of mgmt's ReplicationStatus and MeteringReport as they are.
 //
 // # Security model
 //

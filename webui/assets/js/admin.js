@@ -1,9 +1,9 @@
 // The administrative console (/admin/). One page; the sections are views
 // chosen by the URL fragment (#sessions, #users, ...).
 
-import { api, optional, login, logout, currentUser, keepAlive, APIError } from './api.js';
+import { api, optional, me, login, logout, keepAlive, APIError } from './api.js';
 import { h, clear, setStatus, errorText, fmtTime, daysUntil, field, table, listOf } from './dom.js';
-import { bucketize, concurrency, lineChart } from './charts.js';
+import { bucketize, concurrency, usage, windowFor, lineChart } from './charts.js';
 
 const VIEWS = [
   ['sessions', 'Sessions'],
@@ -270,8 +270,25 @@ async function viewProxies(el) {
 
 // ---------- replication ----------
 
-function kv(obj) {
-  return h('dl', { class: 'kv' }, Object.entries(obj).filter(([, v]) => typeof v !== 'object' || v === null).map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
+function kv(pairs) {
+  return h('dl', { class: 'kv' }, pairs.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+}
+
+const ROLE_TEXT = {
+  standalone: 'This node does not replicate: it is the only management server of its data.',
+  master: 'This node is the master: it pushes a signed snapshot to every peer on each change and every 30 s.',
+  slave: 'This node is a slave: it applies the master\'s snapshots and forwards administrative changes to it.',
+};
+
+function lagCell(p) {
+  if (fmtTime(p.last_push) === '—' && !p.acked_revision) return h('span', { class: 'pill warn' }, 'never reached');
+  const n = Number(p.lag) || 0;
+  return h('span', { class: 'pill ' + (n === 0 ? 'good' : n < 5 ? 'warn' : 'bad') }, n === 0 ? 'in sync' : `${n} behind`);
+}
+
+function resultCell(p) {
+  if (!p.last_result) return '—';
+  return h('span', { class: 'pill ' + (p.last_result === 'ok' ? 'good' : 'bad') }, p.last_result);
 }
 
 async function viewReplication(el) {
@@ -281,17 +298,40 @@ async function viewReplication(el) {
     return;
   }
   const peers = Array.isArray(r.peers) ? r.peers : [];
+  const emptyPeers = r.role === 'master' ? 'No peer has joined yet (termgate mgmt join-code on this node, then termgate mgmt join on the new one).'
+    : r.role === 'slave' ? 'The master tracks the peers: open its console to see them.' : 'No peers.';
   el.append(section('Replication',
-    kv(r),
-    table('Peers', ['Peer', 'Role', 'Revision', 'Lag', 'Last error'], peers.map((p) => [
-      p.node_id || p.url || p.address || '—', p.role || '—', String(p.revision ?? '—'), String(p.lag ?? p.lag_s ?? '—'), p.last_error || '—']), 'No peers.')));
+    h('p', { class: 'lead' }, ROLE_TEXT[r.role] || ''),
+    kv([
+      ['Node', r.node || '—'],
+      ['Role', h('span', { class: 'pill ' + (r.role === 'standalone' ? 'good' : 'warn') }, r.role || '—')],
+      ['Epoch', String(r.epoch ?? '—')],
+      ['Master', r.master || '—'],
+      ['Revision', String(r.revision ?? '—')],
+      ['Last snapshot applied', fmtTime(r.last_applied)],
+    ]),
+    h('h2', {}, 'Peers'),
+    table('Peers (as the master sees them)', ['Peer', 'URL', 'Acknowledged', 'Lag', 'Last push', 'Result', 'Push time', 'Last error'], peers.map((p) => [
+      h('strong', {}, p.id || '—'), p.url || '—', `epoch ${p.acked_epoch ?? 0}, revision ${p.acked_revision ?? 0}`, lagCell(p),
+      fmtTime(p.last_push), resultCell(p), p.last_push_ms ? `${Math.round(p.last_push_ms)} ms` : '—', p.last_error || '—']), emptyPeers)));
 }
 
 // ---------- metering ----------
 
+const RANGES = [['Last hour', 3600000], ['Last 24 hours', 86400000], ['Last 7 days', 7 * 86400000], ['Last 30 days', 30 * 86400000]];
+
+// periodForm picks a period [from, to) (ms) and calls onchange with it:
+// from two date-time fields or one of the quick ranges ending now.
 function periodForm(id, onchange) {
-  const now = Date.now();
-  const local = (ms) => new Date(ms - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  const from = field('From', { id: id + '-from', name: 'from', type: 'datetime-local', value: local(Date.now() - 86400000) });
+  const to = field('To', { id: id + '-to', name: 'to', type: 'datetime-local', value: local(Date.now()) });
+  const quick = (label, span) => button(label, () => {
+    const now = Date.now();
+    document.getElementById(id + '-from').value = local(now - span);
+    document.getElementById(id + '-to').value = local(now);
+    onchange(now - span, now);
+  });
   return h('form', {
     id, class: 'filters', onsubmit: (ev) => {
       ev.preventDefault();
@@ -299,15 +339,26 @@ function periodForm(id, onchange) {
       onchange(new Date(String(fd.get('from'))).getTime(), new Date(String(fd.get('to'))).getTime());
     },
   },
-  field('From', { id: id + '-from', name: 'from', type: 'datetime-local', value: local(now - 86400000) }),
-  field('To', { id: id + '-to', name: 'to', type: 'datetime-local', value: local(now) }),
-  h('button', { type: 'submit' }, 'Show'));
+  from, to, h('button', { type: 'submit' }, 'Show'),
+  h('span', { class: 'quick', role: 'group', 'aria-label': 'Quick periods' }, RANGES.map(([label, span]) => quick(label, span))));
+}
+
+function fmtDuration(ms) {
+  const m = Math.round(ms / 60000);
+  if (m < 60) return `${m} min`;
+  const hh = Math.floor(m / 60);
+  return `${hh} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
 async function viewMetering(el) {
   const out = h('div', { id: 'metering-out' });
   const load = async (from, to) => {
-    const q = `?from=${encodeURIComponent(new Date(from).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}`;
+    if (!(from < to)) {
+      setStatus('The period must start before it ends.', 'error');
+      return;
+    }
+    const win = windowFor(from, to);
+    const q = `?from=${encodeURIComponent(new Date(from).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}&window=${win}s`;
     let r;
     if (!await guarded(async () => { r = await optional('GET', '/api/v1/admin/metering' + q); })) return;
     clear(out);
@@ -315,13 +366,42 @@ async function viewMetering(el) {
       out.append(h('p', { class: 'empty' }, 'The metering report is not available on this server.'));
       return;
     }
+    const sessions = Array.isArray(r.sessions) ? r.sessions : [];
+    const missing = Array.isArray(r.missing) ? r.missing : [];
+    if (missing.length) {
+      out.append(h('p', { class: 'status status-error', role: 'alert' },
+        `Incomplete report: the records of ${missing.join(', ')} could not be fetched (the node is down or unreachable).`));
+    }
+    out.append(kv([
+      ['Nodes merged', (r.nodes || []).join(', ') || '—'],
+      ['Metered sessions', String(sessions.length)],
+      ['Peak concurrent sessions', String(r.peak?.total ?? 0)],
+      ['Window', `${fmtDuration(win * 1000)} per point`],
+    ]));
     const c = concurrency(r);
-    out.append(c ? lineChart('Concurrent sessions over time', c) : h('p', { class: 'empty' }, 'The report has no concurrency series.'));
-    if (Array.isArray(r.by_user)) {
-      out.append(table('By user', ['User', 'Sessions', 'Peak'], r.by_user.map((u) => [u.user || u.sub || '—', String(u.sessions ?? '—'), String(u.peak ?? '—')])));
+    out.append(c && sessions.length ? lineChart('Peak concurrent sessions per window', c, { legend: 'max' })
+      : h('p', { class: 'empty' }, 'No session was metered in this period.'));
+    const alerts = Array.isArray(r.alerts) ? r.alerts : [];
+    if (alerts.length) {
+      out.append(h('h2', {}, 'Concurrency alerts'), table('Users above the concurrency limit', ['User', 'Peak', 'Limit', 'At'],
+        alerts.map((a) => [h('strong', {}, a.user), String(a.peak), String(a.limit), fmtTime(a.at)])));
+    }
+    const usageRows = (key) => usage(r, key).map((u) => [h('strong', {}, u.name), String(u.launches), String(u.peak), fmtDuration(u.ms), String(u.heartbeats)]);
+    out.append(
+      h('h2', {}, 'By user'),
+      table('Usage by user', ['User', 'Sessions', 'Peak concurrent', 'Time metered', 'Heartbeats'], usageRows('user'), 'No usage in this period.'),
+      h('h2', {}, 'By session definition'),
+      table('Usage by session definition', ['Session', 'Sessions', 'Peak concurrent', 'Time metered', 'Heartbeats'], usageRows('session'), 'No usage in this period.'));
+    if (sessions.length) {
+      const recent = sessions.slice(-200).reverse();
+      out.append(h('details', { class: 'card' }, h('summary', {}, `Metered sessions (${recent.length === sessions.length ? sessions.length : `newest ${recent.length} of ${sessions.length}`})`),
+        table('Metered sessions, newest first', ['Start', 'End', 'User', 'Session', 'Heartbeats', 'Gaps', 'Nodes'], recent.map((m) => [
+          fmtTime(m.start), fmtTime(m.end), m.user || '—', m.session || '—', String(m.heartbeats ?? 0), String(m.gaps ?? 0), (m.nodes || []).join(', ')]))));
     }
   };
-  el.append(section('Metering', periodForm('metering-period', load), out));
+  el.append(section('Metering',
+    h('p', { class: 'lead' }, 'Sessions reported by the clients\' heartbeats, merged from every management node.'),
+    periodForm('metering-period', load), out));
   await load(Date.now() - 86400000, Date.now());
 }
 
@@ -332,46 +412,62 @@ function reasonOf(ev) {
   return String(f.code || f.reason || ev.event);
 }
 
+const AUDIT_EVENTS = ['login', 'logout', 'launch', 'token', 'session.put', 'session.delete', 'user.put', 'user.delete',
+  'api_key.create', 'api_key.delete', 'security.put', 'enroll_code.create', 'enroll', 'proxy.delete', 'key.rotate',
+  'check_proxies', 'store.backup', 'store.import', 'archive.restore', 'join_code.create', 'replication.join',
+  'replication.promote', 'replication.apply'];
+
+// auditQuery turns the filter form into the query of GET /api/v1/admin/audit
+// (the server filters; times go as RFC 3339 in UTC).
+function auditQuery(fd) {
+  const q = new URLSearchParams();
+  q.set('limit', String(fd?.get('limit') || 200));
+  const actor = String(fd?.get('actor') || '').trim();
+  if (actor) q.set('actor', actor);
+  if (fd?.get('event')) q.set('event', String(fd.get('event')));
+  if (fd?.get('result')) q.set('ok', fd.get('result') === 'ok' ? 'true' : 'false');
+  for (const [field, param] of [['from', 'since'], ['to', 'until']]) {
+    if (!fd?.get(field)) continue;
+    const t = new Date(String(fd.get(field)));
+    if (!Number.isNaN(t.getTime())) q.set(param, t.toISOString());
+  }
+  return q;
+}
+
 async function viewAudit(el) {
-  const { events } = await api('GET', '/api/v1/admin/audit?limit=1000');
-  const actions = [...new Set(events.map((e) => e.event))].sort();
   const out = h('div', { id: 'audit-out' });
   const charts = h('div', { class: 'charts' });
-  const show = (fd) => {
-    const user = String(fd?.get('actor') || '').toLowerCase();
-    const action = String(fd?.get('event') || '');
-    const result = String(fd?.get('result') || '');
-    const from = fd?.get('from') ? new Date(String(fd.get('from'))).getTime() : -Infinity;
-    const to = fd?.get('to') ? new Date(String(fd.get('to'))).getTime() : Infinity;
-    const sel = events.filter((e) => {
-      const t = new Date(e.time).getTime();
-      return (!user || String(e.actor || '').toLowerCase().includes(user)) && (!action || e.event === action) &&
-        (!result || (result === 'ok') === Boolean(e.ok)) && t >= from && t <= to;
-    });
-    clear(out).append(table(`Audit events (${sel.length} of ${events.length})`, ['Time (UTC)', 'Event', 'Actor', 'Client', 'Result', 'Details'],
-      sel.map((e) => [fmtTime(e.time), e.event, e.actor || '—', e.client || '—',
+  const show = async (fd) => {
+    const q = auditQuery(fd);
+    let r;
+    if (!await guarded(async () => { r = await api('GET', '/api/v1/admin/audit?' + q.toString()); })) return;
+    const events = r.events || [];
+    const caption = `Audit events: ${events.length} shown, newest first` + (r.more ? ` (older events match too: raise the limit or narrow the filter)` : '');
+    clear(out).append(table(caption, ['Time (UTC)', 'Event', 'Actor', 'Client', 'Result', 'Details'],
+      events.map((e) => [fmtTime(e.time), e.event, e.actor || '—', e.client || '—',
         h('span', { class: 'pill ' + (e.ok ? 'good' : 'bad') }, e.ok ? 'ok' : 'failed'),
         h('code', { class: 'details' }, e.fields ? JSON.stringify(e.fields) : '')]), 'No event matches.'));
     const span = {};
-    if (Number.isFinite(from)) span.from = from;
-    if (Number.isFinite(to)) span.to = to;
+    if (q.has('since')) span.from = new Date(q.get('since')).getTime();
+    if (q.has('until')) span.to = new Date(q.get('until')).getTime();
     clear(charts).append(
-      lineChart('Launches over time', bucketize(sel.filter((e) => e.event === 'launch' && e.ok).map((e) => ({ time: e.time, key: 'launches' })), span)),
-      lineChart('Rejections by reason over time', bucketize(sel.filter((e) => !e.ok).map((e) => ({ time: e.time, key: reasonOf(e) })), span)));
+      lineChart('Launches over time', bucketize(events.filter((e) => e.event === 'launch' && e.ok).map((e) => ({ time: e.time, key: 'launches' })), span)),
+      lineChart('Rejections by reason over time', bucketize(events.filter((e) => !e.ok).map((e) => ({ time: e.time, key: reasonOf(e) })), span)));
   };
   el.append(section('Audit log',
-    h('p', { class: 'lead' }, 'The most recent events stored by this node (up to 1000), newest first.'),
+    h('p', { class: 'lead' }, 'Events stored by this node, newest first. The server applies the filter.'),
     h('form', {
       class: 'filters', id: 'audit-filters', onsubmit: (ev) => { ev.preventDefault(); show(new FormData(ev.target)); },
     },
-    field('User', { id: 'a-actor', name: 'actor' }),
-    field('Action', { id: 'a-event', name: 'event', tag: 'select', options: ['', ...actions], value: '' }),
+    field('User', { id: 'a-actor', name: 'actor', maxlength: 256 }),
+    field('Action', { id: 'a-event', name: 'event', tag: 'select', options: ['', ...AUDIT_EVENTS], value: '' }),
     field('Result', { id: 'a-result', name: 'result', tag: 'select', options: ['', 'ok', 'failed'], value: '' }),
     field('From', { id: 'a-from', name: 'from', type: 'datetime-local' }),
     field('To', { id: 'a-to', name: 'to', type: 'datetime-local' }),
+    field('Show', { id: 'a-limit', name: 'limit', tag: 'select', options: ['100', '200', '500', '1000'], value: '200' }),
     h('button', { type: 'submit' }, 'Filter')),
     charts, out));
-  show(null);
+  await show(null);
 }
 
 // ---------- shell ----------
@@ -417,17 +513,35 @@ async function render(focus) {
 function showLogin(message) {
   if (stopKeepAlive) stopKeepAlive();
   stopKeepAlive = null;
+  document.getElementById('who').textContent = '';
+  document.getElementById('account').hidden = true;
   document.getElementById('app-shell').hidden = true;
   document.getElementById('login-view').hidden = false;
   setStatus(message || '', 'info');
   document.getElementById('login-user').focus();
 }
 
-function showShell() {
+function showShell(who) {
   document.getElementById('login-view').hidden = true;
   document.getElementById('app-shell').hidden = false;
-  document.getElementById('who').textContent = currentUser() ? `Signed in as ${currentUser()}` : '';
+  document.getElementById('who').textContent = `Signed in as ${who.name}`;
+  document.getElementById('account').hidden = false;
   if (!stopKeepAlive) stopKeepAlive = keepAlive(() => showLogin('Your login has expired. Sign in again.'));
+}
+
+// start shows the console for whoever is signed in (asking the server
+// when who is not given), or the sign-in form.
+async function start(who, focus) {
+  if (!who) {
+    try {
+      who = await me();
+    } catch (e) {
+      if (e instanceof APIError && e.status === 401) return showLogin('Sign in to use the console.');
+      return setStatus(errorText(e), 'error');
+    }
+  }
+  showShell(who);
+  await render(focus);
 }
 
 function init() {
@@ -440,19 +554,18 @@ function init() {
   document.getElementById('login-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const f = ev.target;
-    const ok = await guarded(() => login(f.elements.username.value, f.elements.password.value));
+    let who;
+    const ok = await guarded(async () => { who = await login(f.elements.username.value, f.elements.password.value); });
     f.elements.password.value = '';
     if (!ok) return;
     setStatus('Signed in.', 'ok');
-    showShell();
-    render(true);
+    start(who, true);
   });
   document.getElementById('logout').addEventListener('click', async () => {
     await guarded(() => logout(), 'Signed out.');
     showLogin('Signed out.');
   });
-  showShell();
-  render(false);
+  start(null, false);
 }
 
 init();

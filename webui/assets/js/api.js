@@ -64,38 +64,25 @@ export async function optional(method, path, body) {
   }
 }
 
-// subjectOf reads the user name from a login token's payload (not verified:
-// for display only).
-export function subjectOf(token) {
-  try {
-    const part = String(token).split('.')[1] || '';
-    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
-    const json = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
-    return String(JSON.parse(json).sub || '');
-  } catch {
-    return '';
-  }
+// me asks the server who is signed in: {name, role, expires_at}. It
+// throws an APIError with status 401 when nobody is.
+export async function me() {
+  return api('GET', '/api/v1/me');
 }
 
-const USER_KEY = 'termgate.user';
-
+// login signs in (the server sets the login cookies) and returns who is
+// signed in, as me() does.
 export async function login(username, password) {
-  const r = await api('POST', '/api/v1/login', { username, password });
-  sessionStorage.setItem(USER_KEY, subjectOf(r.token) || username);
-  return r.expires_at;
+  await api('POST', '/api/v1/login', { username, password });
+  return me();
 }
 
 export async function logout() {
-  sessionStorage.removeItem(USER_KEY);
   try {
     await api('POST', '/api/v1/logout');
   } catch (e) {
     if (!(e instanceof APIError && e.status === 401)) throw e;
   }
-}
-
-export function currentUser() {
-  return sessionStorage.getItem(USER_KEY) || '';
 }
 
 // keepAlive refreshes the login cookie every few minutes while the page is

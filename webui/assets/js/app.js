@@ -1,7 +1,7 @@
 // The user page (/app/): the sessions this user may launch, and a terminal
 // for the ones a browser can drive.
 
-import { api, login, logout, currentUser, keepAlive, APIError } from './api.js';
+import { api, me, login, logout, keepAlive, APIError } from './api.js';
 import { h, clear, setStatus, errorText } from './dom.js';
 import { open, BROWSER_PROTOCOLS } from './terminal.js';
 
@@ -11,6 +11,9 @@ let stopKeepAlive = null;
 function showLogin(message) {
   if (stopKeepAlive) stopKeepAlive();
   stopKeepAlive = null;
+  document.getElementById('who').textContent = '';
+  document.getElementById('account').hidden = true;
+  document.getElementById('admin-link').hidden = true;
   document.getElementById('app-shell').hidden = true;
   document.getElementById('login-view').hidden = false;
   setStatus(message || '', 'info');
@@ -72,19 +75,36 @@ async function listSessions() {
   }
 }
 
-function showShell() {
+function showShell(who) {
   document.getElementById('login-view').hidden = true;
   document.getElementById('app-shell').hidden = false;
-  document.getElementById('who').textContent = currentUser() ? `Signed in as ${currentUser()}` : '';
+  document.getElementById('who').textContent = `Signed in as ${who.name}`;
+  document.getElementById('account').hidden = false;
+  document.getElementById('admin-link').hidden = who.role !== 'admin';
   if (!stopKeepAlive) stopKeepAlive = keepAlive(() => showLogin('Your login has expired. Sign in again.'));
+}
+
+// start shows the page for whoever is signed in, or the sign-in form.
+async function start(who) {
+  if (!who) {
+    try {
+      who = await me();
+    } catch (e) {
+      if (e instanceof APIError && e.status === 401) return showLogin('Sign in to see your sessions.');
+      return setStatus(errorText(e), 'error');
+    }
+  }
+  showShell(who);
+  await listSessions();
 }
 
 function init() {
   document.getElementById('login-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const f = ev.target;
+    let who;
     try {
-      await login(f.elements.username.value, f.elements.password.value);
+      who = await login(f.elements.username.value, f.elements.password.value);
     } catch (e) {
       setStatus(errorText(e), 'error');
       return;
@@ -92,8 +112,7 @@ function init() {
       f.elements.password.value = '';
     }
     setStatus('Signed in.', 'ok');
-    showShell();
-    listSessions();
+    start(who);
   });
   document.getElementById('logout').addEventListener('click', async () => {
     disconnect();
@@ -109,8 +128,7 @@ function init() {
     setStatus('Disconnected.', 'info');
   });
   document.getElementById('refresh').addEventListener('click', listSessions);
-  showShell();
-  listSessions();
+  start();
 }
 
 init();

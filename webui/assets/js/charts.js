@@ -28,17 +28,72 @@ export function bucketize(items, { from, to, buckets = 24 } = {}) {
   return { start: lo, step, times, series };
 }
 
-// concurrency turns a metering report into one series of concurrent
-// sessions. It accepts {series: [{time, concurrent}]} or {windows:
-// [{start, concurrent}]}; anything else gives null.
-export function concurrency(report) {
-  if (!report || typeof report !== 'object') return null;
-  const rows = Array.isArray(report.series) ? report.series : Array.isArray(report.windows) ? report.windows : null;
-  if (!rows) return null;
-  const pts = rows.map((r) => ({ t: toMs(r.time ?? r.start), v: Number(r.concurrent) }))
-    .filter((p) => !Number.isNaN(p.t) && Number.isFinite(p.v)).sort((a, b) => a.t - b.t);
-  if (pts.length === 0) return null;
-  return { times: pts.map((p) => p.t), series: [{ name: 'concurrent sessions', values: pts.map((p) => p.v) }] };
+// concurrency turns a metering report (GET /api/v1/admin/metering:
+// {windows: [{start, end, peak: {total, by_user: {user: n}}}]}) into
+// series of peak concurrent sessions per window: all users, then the
+// `users` users with the highest peak. null when the report has no windows.
+export function concurrency(report, { users = 4 } = {}) {
+  if (!report || typeof report !== 'object' || !Array.isArray(report.windows)) return null;
+  const rows = report.windows
+    .filter((w) => w && typeof w === 'object')
+    .map((w) => ({ t: toMs(w.start), peak: w.peak && typeof w.peak === 'object' ? w.peak : {} }))
+    .filter((r) => !Number.isNaN(r.t))
+    .sort((a, b) => a.t - b.t);
+  if (rows.length === 0) return null;
+  const byUser = new Map();
+  rows.forEach((r, i) => {
+    const bu = r.peak.by_user && typeof r.peak.by_user === 'object' ? r.peak.by_user : {};
+    for (const [user, n] of Object.entries(bu)) {
+      if (!byUser.has(user)) byUser.set(user, new Array(rows.length).fill(0));
+      byUser.get(user)[i] = count(n);
+    }
+  });
+  const top = [...byUser.entries()]
+    .map(([name, values]) => ({ name, values, peak: Math.max(...values) }))
+    .sort((a, b) => b.peak - a.peak || a.name.localeCompare(b.name))
+    .slice(0, Math.max(0, users))
+    .map(({ name, values }) => ({ name, values }));
+  return { times: rows.map((r) => r.t), series: [{ name: 'all users', values: rows.map((r) => count(r.peak.total)) }, ...top] };
+}
+
+// usage sums a metering report per user (key 'user') or per session
+// definition (key 'session'): sessions launched, their metered time (ms),
+// heartbeats and the peak number at once; highest peak first.
+export function usage(report, key) {
+  const peaks = (report && report.peak && report.peak[key === 'user' ? 'by_user' : 'by_session']) || {};
+  const m = new Map();
+  const entry = (name) => {
+    if (!m.has(name)) m.set(name, { name, launches: 0, ms: 0, heartbeats: 0, peak: 0 });
+    return m.get(name);
+  };
+  for (const s of Array.isArray(report?.sessions) ? report.sessions : []) {
+    if (!s || !s[key]) continue;
+    const e = entry(String(s[key]));
+    e.launches++;
+    e.heartbeats += count(s.heartbeats);
+    const d = toMs(s.end) - toMs(s.start);
+    if (d > 0) e.ms += d;
+  }
+  for (const [name, n] of Object.entries(typeof peaks === 'object' ? peaks : {})) {
+    if (name) entry(name).peak = count(n);
+  }
+  return [...m.values()].sort((a, b) => b.peak - a.peak || b.launches - a.launches || a.name.localeCompare(b.name));
+}
+
+const WINDOWS = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400];
+
+// windowFor picks the report window (seconds) for a period [from, to) in
+// ms: the smallest of 1 min, 5 min, 15 min, ... 1 week giving at most
+// `points` windows.
+export function windowFor(from, to, points = 48) {
+  const span = Math.max(0, (to - from) / 1000);
+  for (const w of WINDOWS) if (span / w <= points) return w;
+  return Math.ceil(span / points);
+}
+
+function count(v) {
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 // niceMax rounds a maximum up to 1, 2 or 5 × 10^k (at least 1).
@@ -65,7 +120,8 @@ function label(ms) {
 
 // lineChart draws {times, series} as an SVG line chart with a legend and,
 // for screen readers and exact numbers, a data table in a <details>.
-export function lineChart(title, data, { width = 640, height = 220 } = {}) {
+// legend: 'sum' shows each series' total, 'max' its highest value.
+export function lineChart(title, data, { width = 640, height = 220, legend: legendKind = 'sum' } = {}) {
   const series = data.series.slice(0, PALETTE.length);
   const pad = { l: 40, r: 12, t: 12, b: 28 };
   const w = width - pad.l - pad.r;
@@ -74,13 +130,14 @@ export function lineChart(title, data, { width = 640, height = 220 } = {}) {
   const max = niceMax(Math.max(0, ...series.flatMap((x) => x.values)));
   const x = (i) => pad.l + (n <= 1 ? w / 2 : (i * w) / (n - 1));
   const y = (v) => pad.t + hh - (v / max) * hh;
-  const grid = [0, 0.5, 1].map((f) => {
-    const v = max * f;
-    return [
-      s('line', { x1: pad.l, x2: pad.l + w, y1: y(v), y2: y(v), class: 'chart-grid' }),
-      s('text', { x: pad.l - 6, y: y(v) + 4, class: 'chart-axis', 'text-anchor': 'end' }, String(Math.round(v * 100) / 100)),
-    ];
-  });
+  // Counts get whole-number grid lines (no "2.5 sessions").
+  const ints = series.every((sr) => sr.values.every((v) => Number.isInteger(v)));
+  const mid = ints ? Math.round(max / 2) : max / 2;
+  const ticks = mid > 0 && mid < max ? [0, mid, max] : [0, max];
+  const grid = ticks.map((v) => [
+    s('line', { x1: pad.l, x2: pad.l + w, y1: y(v), y2: y(v), class: 'chart-grid' }),
+    s('text', { x: pad.l - 6, y: y(v) + 4, class: 'chart-axis', 'text-anchor': 'end' }, String(Math.round(v * 100) / 100)),
+  ]);
   const xt = n > 0 ? [0, n - 1].map((i) => s('text', {
     x: x(i), y: height - 8, class: 'chart-axis', 'text-anchor': i === 0 ? 'start' : 'end',
   }, label(data.times[i]))) : [];
@@ -93,7 +150,7 @@ export function lineChart(title, data, { width = 640, height = 220 } = {}) {
   }, s('title', {}, title), grid, xt, lines);
   const legend = h('ul', { class: 'legend' }, series.map((sr, k) => h('li', {},
     s('svg', { width: 12, height: 12, 'aria-hidden': 'true' }, s('rect', { width: 12, height: 12, fill: PALETTE[k] })),
-    ` ${sr.name} (${sum(sr.values)})`)));
+    legendKind === 'max' ? ` ${sr.name} (peak ${Math.max(0, ...sr.values)})` : ` ${sr.name} (${sum(sr.values)})`)));
   const rows = data.times.map((t, i) => h('tr', {}, h('th', { scope: 'row' }, label(t)), series.map((sr) => h('td', {}, String(sr.values[i])))));
   const details = h('details', {}, h('summary', {}, 'Data table'),
     h('table', {}, h('caption', {}, title),
