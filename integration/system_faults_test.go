@@ -363,10 +363,11 @@ func TestSystemMgmtDiskFull(t *testing.T) {
 	bin := Binary(t)
 	data := filepath.Join(mnt, "mgmt")
 	addr := FreeAddr(t, "127.0.0.50")
+	dtls := freeUDPAddr(t, "127.0.0.50")
 	sys := &System{Bin: bin}
 	sys.Run(t, "mgmt", "init", "--data", data, "--node-id", "mgmt-disk", "--tls-name", "127.0.0.50")
 	serve := func() *Proc {
-		p := Start(t, "mgmt-disk", nil, bin, "mgmt", "serve", "--data", data, "--addr", addr,
+		p := Start(t, "mgmt-disk", nil, bin, "mgmt", "serve", "--data", data, "--addr", addr, "--dtls-addr", dtls,
 			"--proxy-address", "127.0.0.9:443", "--log-format", "json")
 		p.WaitLine(t, "ready", 60*time.Second)
 		return p

@@ -23,6 +23,7 @@ import (
 	"github.com/termgate/termgate/emulator"
 	"github.com/termgate/termgate/internal/testpeer"
 	"github.com/termgate/termgate/mgmt"
+	"github.com/termgate/termgate/pki"
 	"github.com/termgate/termgate/proxy"
 )
 
@@ -45,8 +46,10 @@ const (
 // SystemConfig describes a System. The zero value is one management node,
 // two proxy nodes and the race-built binary.
 type SystemConfig struct {
-	// MgmtNodes is the number of management nodes; 0 means 1. More than one
-	// needs replication flags that the binary does not have yet.
+	// MgmtNodes is the number of management nodes; 0 means 1. With more
+	// than one they form a replication group: node 1 is the master, the
+	// others join it with one-time codes and serve as slaves, and every
+	// node names every other one with --peer.
 	MgmtNodes int
 	// ProxyNodes is the number of proxy nodes behind the load balancer; 0 means 2.
 	ProxyNodes int
@@ -70,8 +73,21 @@ type MgmtNode struct {
 	ID   string
 	Addr string // host:port of its HTTPS listener
 	URL  string // https://Addr
+	DTLS string // host:port of its metering (DTLS) listener
 	Data string // its data directory
 	Proc *Proc
+
+	bin  string
+	args []string // the serve command line, for Start
+}
+
+// Start (re)starts the node with the command line it first ran with and
+// waits for its "ready" line. The recorded role wins over --role on a
+// restart, so a returning master that was replaced steps down.
+func (n *MgmtNode) Start(t testing.TB) {
+	t.Helper()
+	n.Proc = Start(t, n.ID, nil, n.bin, n.args...)
+	n.Proc.WaitLine(t, "ready", 60*time.Second)
 }
 
 // ProxyNode is a running `termgate proxy`.
@@ -101,9 +117,11 @@ type System struct {
 	Nodes  []*ProxyNode
 	LB     *Proc
 
-	cfg    SystemConfig
-	lbSock string // HAProxy's stats socket
-	admin  *mgmt.Client
+	cfg     SystemConfig
+	lbSock  string // HAProxy's stats socket
+	admin   *mgmt.Client
+	adminOn map[*MgmtNode]*mgmt.Client
+	mgmtCA  string // every management node's HTTPS trust in one file
 }
 
 // StartSystem starts management nodes, enrolls and starts proxy nodes, and
@@ -113,9 +131,6 @@ func StartSystem(t testing.TB, cfg SystemConfig) *System {
 	t.Helper()
 	if cfg.MgmtNodes == 0 {
 		cfg.MgmtNodes = 1
-	}
-	if cfg.MgmtNodes > 1 {
-		t.Fatalf("StartSystem: %d management nodes need replication flags that termgate mgmt does not have yet", cfg.MgmtNodes)
 	}
 	if cfg.ProxyNodes == 0 {
 		cfg.ProxyNodes = 2
@@ -137,9 +152,7 @@ func StartSystem(t testing.TB, cfg SystemConfig) *System {
 	s.CADir = filepath.Join(s.Dir, "group-ca")
 	s.Run(t, "pki", "init", "--dir", s.CADir, "--cn", "termgate group CA")
 
-	for i := 0; i < cfg.MgmtNodes; i++ {
-		s.Mgmt = append(s.Mgmt, s.startMgmt(t, i))
-	}
+	s.startMgmtGroup(t)
 	for i := 0; i < cfg.ProxyNodes; i++ {
 		var spec ProxySpec
 		if i < len(cfg.Specs) {
@@ -177,16 +190,134 @@ func (s *System) Exec(t testing.TB, args ...string) (stdout, stderr string, err 
 	return o.String(), e.String(), err
 }
 
-func (s *System) startMgmt(t testing.TB, i int) *MgmtNode {
+// startMgmtGroup starts the management nodes. One node is standalone, as
+// `termgate mgmt serve` runs by default. A group is made as mgmt/doc.go
+// shows: node 1 serves as master, each other node joins it with a
+// one-time code from `termgate mgmt join-code` and serves as slave, and
+// each node lists every other one with --peer (addresses are chosen before
+// any node starts, so the master names slaves that do not exist yet and
+// reaches them once they have joined). It returns when every node holds
+// every member's signing certificate and the master's revision.
+func (s *System) startMgmtGroup(t testing.TB) {
 	t.Helper()
-	ip := fmt.Sprintf("127.0.0.%d", mgmtIPBase+i)
-	n := &MgmtNode{ID: fmt.Sprintf("mgmt-%d", i+1), Addr: FreeAddr(t, ip), Data: filepath.Join(s.Dir, fmt.Sprintf("mgmt-%d", i+1))}
-	n.URL = "https://" + n.Addr
-	s.Run(t, "mgmt", "init", "--data", n.Data, "--node-id", n.ID, "--tls-name", ip, "--tls-name", "localhost")
-	n.Proc = Start(t, n.ID, nil, s.Bin, "mgmt", "serve", "--data", n.Data, "--addr", n.Addr,
-		"--proxy-address", s.LBAddr, "--proxy-server-name", s.LBName, "--log-format", "json")
-	n.Proc.WaitLine(t, "ready", 60*time.Second)
-	return n
+	group := s.cfg.MgmtNodes > 1
+	for i := 0; i < s.cfg.MgmtNodes; i++ {
+		ip := fmt.Sprintf("127.0.0.%d", mgmtIPBase+i)
+		id := fmt.Sprintf("mgmt-%d", i+1)
+		n := &MgmtNode{ID: id, Addr: FreeAddr(t, ip), DTLS: freeUDPAddr(t, ip), Data: filepath.Join(s.Dir, id), bin: s.Bin}
+		n.URL = "https://" + n.Addr
+		s.Mgmt = append(s.Mgmt, n)
+	}
+	for i, n := range s.Mgmt {
+		ip, _, _ := net.SplitHostPort(n.Addr)
+		n.args = []string{"mgmt", "serve", "--data", n.Data, "--addr", n.Addr, "--dtls-addr", n.DTLS,
+			"--proxy-address", s.LBAddr, "--proxy-server-name", s.LBName, "--log-format", "json"}
+		if group {
+			role := "master"
+			if i > 0 {
+				role = "slave"
+			}
+			n.args = append(n.args, "--role", role)
+			for _, other := range s.Mgmt {
+				if other != n {
+					n.args = append(n.args, "--peer", other.ID+"="+other.URL)
+				}
+			}
+		}
+		if i == 0 {
+			s.Run(t, "mgmt", "init", "--data", n.Data, "--node-id", n.ID, "--tls-name", ip, "--tls-name", "localhost")
+		} else {
+			m := s.Mgmt[0]
+			code := strings.TrimSpace(s.Run(t, "mgmt", "join-code", "--data", m.Data, "--addr", m.Addr))
+			if !strings.HasPrefix(code, "tgj_") {
+				t.Fatalf("join-code printed %q, want a tgj_ code", code)
+			}
+			out := s.Run(t, "mgmt", "join", "--data", n.Data, "--node-id", n.ID, "--addr", n.Addr, "--dtls-addr", n.DTLS,
+				"--tls-name", ip, "--tls-name", "localhost",
+				"--master", m.URL, "--master-ca", filepath.Join(m.Data, mgmt.CACertFile), "--code", code)
+			if !strings.Contains(out, "joined") {
+				t.Fatalf("mgmt join printed %q", out)
+			}
+		}
+		n.Start(t)
+	}
+	if !group {
+		s.mgmtCA = filepath.Join(s.Mgmt[0].Data, mgmt.CACertFile)
+		return
+	}
+	var bundle []byte
+	for _, n := range s.Mgmt {
+		b, err := os.ReadFile(filepath.Join(n.Data, mgmt.CACertFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle = append(bundle, b...)
+	}
+	s.mgmtCA = filepath.Join(s.Dir, "mgmt-group-ca.pem")
+	if err := os.WriteFile(s.mgmtCA, bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range s.Mgmt {
+		for {
+			got, err := s.mgmtSigners(n)
+			if err == nil && got == len(s.Mgmt) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s knows %d management signers after 30 s, want %d: %v", n.ID, got, len(s.Mgmt), err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	s.WaitReplicated(t, 30*time.Second)
+}
+
+// mgmtSigners counts the certificates of node's GET /api/v1/trust/mgmt.pem.
+func (s *System) mgmtSigners(n *MgmtNode) (int, error) {
+	ca, err := os.ReadFile(s.mgmtCA)
+	if err != nil {
+		return 0, err
+	}
+	c, err := mgmt.NewClient(n.URL, ca)
+	if err != nil {
+		return 0, err
+	}
+	defer c.HTTP.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/api/v1/trust/mgmt.pem", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET trust/mgmt.pem: %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, err
+	}
+	ts, err := pki.ParseTrustStore(b)
+	if err != nil {
+		return 0, err
+	}
+	return ts.Len(), nil
+}
+
+// freeUDPAddr returns "ip:port" with a UDP port that is free right now.
+func freeUDPAddr(t testing.TB, ip string) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("free UDP port on %s: %v", ip, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
 }
 
 // ProxySpec varies one proxy node.
@@ -244,6 +375,11 @@ func (s *System) AddProxy(t testing.TB, spec ProxySpec) *ProxyNode {
 		"--proxy-protocol-from", haproxySource + "/32", "--allow-network", "127.0.0.0/8", "--log-format", "json"}
 	for _, mn := range s.Mgmt {
 		args = append(args, "--mgmt-url", mn.URL)
+	}
+	if len(s.Mgmt) > 1 {
+		// Enrollment wrote the enrolling node's HTTPS trust only; the node
+		// refreshes its signers from every member of the group.
+		args = append(args, "--mgmt-tls-trust", s.mgmtCA)
 	}
 	for _, other := range s.Nodes {
 		args = append(args, "--peer", other.ID+"="+other.PeerAddr)
@@ -441,8 +577,25 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// MgmtCA is the PEM file clients trust for the management server's HTTPS.
-func (s *System) MgmtCA() string { return filepath.Join(s.Mgmt[0].Data, mgmt.CACertFile) }
+// MgmtCA is the PEM file clients trust for the management servers' HTTPS
+// (every node's, in a group).
+func (s *System) MgmtCA() string {
+	if s.mgmtCA == "" { // a System put together by hand around one node
+		return filepath.Join(s.Mgmt[0].Data, mgmt.CACertFile)
+	}
+	return s.mgmtCA
+}
+
+// AdminPassword is the password of user admin (made by node 1's init and
+// replicated to the group).
+func (s *System) AdminPassword(t testing.TB) string {
+	t.Helper()
+	pw, err := os.ReadFile(filepath.Join(s.Mgmt[0].Data, mgmt.AdminPasswordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(pw))
+}
 
 // Admin returns a management client logged in as admin (one login per System).
 func (s *System) Admin(t testing.TB) *mgmt.Client {
@@ -458,18 +611,108 @@ func (s *System) Admin(t testing.TB) *mgmt.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, err := os.ReadFile(filepath.Join(s.Mgmt[0].Data, mgmt.AdminPasswordFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := c.Login(ctx, "admin", strings.TrimSpace(string(pw))); err != nil {
+	if _, err := c.Login(ctx, "admin", s.AdminPassword(t)); err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
 	t.Cleanup(c.HTTP.CloseIdleConnections)
 	s.admin = c
 	return c
+}
+
+// AdminOn returns a management client for node n that uses the admin's
+// login token from Admin (login tokens are valid on every node of a
+// group). Admin must have been called while node 1 was up.
+func (s *System) AdminOn(t testing.TB, n *MgmtNode) *mgmt.Client {
+	t.Helper()
+	admin := s.Admin(t)
+	if c := s.adminOn[n]; c != nil {
+		return c
+	}
+	ca, err := os.ReadFile(s.MgmtCA())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mgmt.NewClient(n.URL, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Token = admin.Token
+	t.Cleanup(c.HTTP.CloseIdleConnections)
+	if s.adminOn == nil {
+		s.adminOn = map[*MgmtNode]*mgmt.Client{}
+	}
+	s.adminOn[n] = c
+	return c
+}
+
+// Replication returns node n's GET /api/v1/admin/replication.
+func (s *System) Replication(t testing.TB, n *MgmtNode) (mgmt.ReplicationStatus, error) {
+	t.Helper()
+	c := s.AdminOn(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.ReplicationStatus(ctx)
+}
+
+// WaitReplicated waits until every running management node agrees on the
+// epoch and master and holds the master's revision. It is a no-op for a
+// single node.
+func (s *System) WaitReplicated(t testing.TB, d time.Duration) {
+	t.Helper()
+	if len(s.Mgmt) < 2 {
+		return
+	}
+	deadline := time.Now().Add(d)
+	for {
+		st, err := s.replicationOfLive(t)
+		if err == nil && converged(st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("management nodes did not converge within %v: %+v %v", d, st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *System) replicationOfLive(t testing.TB) ([]mgmt.ReplicationStatus, error) {
+	var out []mgmt.ReplicationStatus
+	for _, n := range s.Mgmt {
+		if n.Proc.Exited() {
+			continue
+		}
+		st, err := s.Replication(t, n)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", n.ID, err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// converged reports whether the statuses name one master, which is among
+// them, and every node has its epoch and revision.
+func converged(st []mgmt.ReplicationStatus) bool {
+	var master *mgmt.ReplicationStatus
+	for i := range st {
+		if st[i].Role == mgmt.RoleMaster {
+			if master != nil {
+				return false
+			}
+			master = &st[i]
+		}
+	}
+	if master == nil {
+		return false
+	}
+	for _, x := range st {
+		if x.Epoch != master.Epoch || x.Master != master.Node || x.Revision != master.Revision {
+			return false
+		}
+	}
+	return true
 }
 
 // PutSession defines (or replaces) a session definition.
@@ -486,6 +729,20 @@ func (s *System) PutSession(t testing.TB, name string, def mgmt.SessionDef) {
 // destinations, and returns an SDK client logged in as that user.
 func (s *System) User(t testing.TB, name string, sessions, destinations []string) *emulator.Client {
 	t.Helper()
+	pw := s.PutUser(t, name, sessions, destinations)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := s.Client(t, s.Mgmt[0])
+	if err := c.Login(ctx, name, pw); err != nil {
+		t.Fatalf("login as %s: %v", name, err)
+	}
+	return c
+}
+
+// PutUser creates (or replaces) user name with a random password, granted
+// sessions and destinations, and returns the password.
+func (s *System) PutUser(t testing.TB, name string, sessions, destinations []string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pw := "pw-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-Aa9!"
@@ -498,12 +755,15 @@ func (s *System) User(t testing.TB, name string, sessions, destinations []string
 	if _, err := s.Admin(t).PutUser(ctx, name, mgmt.UserSpec{Password: pw, Role: "user", Sessions: sessions, Destinations: destinations}); err != nil {
 		t.Fatalf("create user %s: %v", name, err)
 	}
-	c, err := emulator.NewClient(s.Mgmt[0].URL, emulator.ClientOptions{CAFile: s.MgmtCA()})
+	return pw
+}
+
+// Client returns an SDK client of management node n, not logged in.
+func (s *System) Client(t testing.TB, n *MgmtNode) *emulator.Client {
+	t.Helper()
+	c, err := emulator.NewClient(n.URL, emulator.ClientOptions{CAFile: s.MgmtCA()})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := c.Login(ctx, name, pw); err != nil {
-		t.Fatalf("login as %s: %v", name, err)
 	}
 	return c
 }
