@@ -248,6 +248,13 @@ func (g *Gateway) Owner(ticket string) (string, error) {
 	return tk.Node, nil
 }
 
+// VerifyTicket verifies ticket and returns what it names (session, owner
+// node, expiry), e.g. for the proxy's logs of a forwarded channel. Errors
+// are *ChannelError (ticket_invalid, ticket_expired).
+func (g *Gateway) VerifyTicket(ticket string) (Ticket, error) {
+	return g.verifyTicket(ticket)
+}
+
 func (g *Gateway) verifyTicket(ticket string) (Ticket, error) {
 	tk, err := g.tickets.Verify(ticket)
 	switch {

@@ -169,6 +169,27 @@ type Config struct {
 	// means no pings (only IdleTimeout applies).
 	WebSocketPingInterval time.Duration
 
+	// FTPTicketKeys are the cluster's FTP channel ticket keys (each at
+	// least 32 random bytes; the first signs, all verify). Every node of a
+	// cluster must share them. FTPTicketKeyFile, if set, is read by New
+	// instead (LoadFTPTicketKeys: one base64 key per line). Neither: a
+	// random key of this process, so FTP works on a single node but a
+	// data or notification channel that reaches another node is refused
+	// (ticket_invalid, saying that the key is not shared).
+	FTPTicketKeys    [][]byte
+	FTPTicketKeyFile string
+	// FTPServerActive lists FTP destinations (host:port, as in tokens) that
+	// need active mode: the proxy sends PORT/EPRT naming its own one-shot
+	// listener to the server while clients stay in passive mode. Empty:
+	// passive mode towards every server.
+	FTPServerActive []string
+	// FTPForwardingOff stops this node from forwarding FTP data and
+	// notification channels to the node that owns their session: such
+	// channels get 503 owner_unavailable. Only for debugging and for the
+	// experiment that shows why forwarding exists (behind a round-robin
+	// load balancer, transfers then fail). Zero: forwarding on.
+	FTPForwardingOff bool
+
 	// DrainGrace is how long Drain keeps accepting after /readyz turns
 	// false, for the load balancer to notice. Zero means DefaultDrainGrace.
 	DrainGrace time.Duration

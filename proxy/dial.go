@@ -90,6 +90,10 @@ func (s *Server) connectDestination(c *conn, target string, claims *token.Claims
 		up.Close()
 		return nil, reject(CodeDialFailed, nil, "the token asks for TLS to the host but this proxy has no host trust store")
 	}
+	if claims.Proto == token.ProtoFTP {
+		// FTP starts in plain text: the gateway runs AUTH TLS itself (RFC 4217).
+		return up, nil
+	}
 	tc := tls.Client(up, s.hostTLSConfig(host))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		up.Close()

@@ -87,6 +87,62 @@
 //     connection by the proof, so replaying it elsewhere is useless;
 //   - a bearer token fails closed with 503 replay_check_unavailable.
 //
+// # FTP (DESIGN.md §7)
+//
+// A CONNECT whose token has proto "ftp" is an FTP control channel: the node
+// dials the host in plain TCP (for a token with htls the gateway then runs
+// explicit AUTH TLS itself, verifying the host against the host trust
+// store), answers 200 with Termgate-Session and Termgate-Ticket, and hands
+// both connections to its ftpchan.Gateway, which parses the control channel
+// (PASV/EPSV learnt, PORT/EPRT refused, server-active mode for the
+// destinations in Config.FTPServerActive). A CONNECT carrying
+// Termgate-Channel: ftp-data or ftp-notify and Termgate-Ticket carries no
+// token (one with Proxy-Authorization is refused as bad_request): the
+// ticket, and for a session whose token had cnf a Termgate-Proof over the
+// channel's own TLS exporter, authorizes it. Draining, the failed
+// authorization limiter and the node's session cap apply to channels as to
+// any CONNECT.
+//
+// Tickets are HMAC-signed with the cluster's shared keys
+// (Config.FTPTicketKeys or FTPTicketKeyFile, LoadFTPTicketKeys) and name
+// the owner node, where the control channel runs. Without configured keys
+// a node signs with a random key of its own: FTP works on one node, and a
+// channel that reaches another node fails closed with ticket_invalid and a
+// reason naming the missing shared key.
+//
+// A channel whose session another node owns (behind a round-robin load
+// balancer, about half of them) is forwarded over the peer link: the node
+// opens a new mutually authenticated connection to the owner and sends
+//
+//	FORWARD <n>\n<n bytes: the channel request as JSON, TLS exporter included>
+//
+// the owner answers FORWARDING\n (or ERROR <reason>\n) and from then on the
+// connection is the client's stream: the owner's gateway checks the ticket,
+// the proof and the data port as for a direct channel, writes the CONNECT
+// answer and dials the FTP server from its own address. Each forward is
+// logged (event ftp_channel_forwarded with node, owner, session, kind) and
+// counted (termgate_proxy_ftp_forwards_total{owner,result} on the sender,
+// termgate_proxy_ftp_forwards_received_total on the owner, and ftpchan's
+// termgate_ftp_channels_forwarded_total). An owner that cannot be reached
+// within PeerTimeout gives 503 owner_unavailable. Config.FTPForwardingOff
+// (termgate proxy --ftp-forwarding=false) exists for debugging and for the
+// control experiment that shows why forwarding is needed: such channels
+// then get owner_unavailable. Answering a non-owner's channel with a
+// redirect to the owner's own address is deliberately not offered: clients
+// know only the load balancer's name, and the nodes' certificates name it,
+// not each node.
+//
+// Drain sends every FTP session a draining notification with the time at
+// which the node will close it; Close ends every FTP session and channel.
+//
+// FTP-channel extensions of the §3 error table (the same response format):
+//
+//	407 ticket_invalid, ticket_expired (and proof_missing, proof_invalid)
+//	403 channel_denied (another session's port, a port not announced on
+//	    the session's control channel or already used, another host)
+//	503 owner_unavailable (the owner node is unreachable, not a peer, or
+//	    forwarding is off)
+//
 // # Management trust
 //
 // The signer store (Config.MgmtTrustFile, written by Enroll) is refreshed

@@ -24,12 +24,21 @@ const (
 	CodeDestinationMismatch    Code = "destination_mismatch"
 )
 
+// FTP-channel extensions of DESIGN.md §3's table: refusals of a
+// Termgate-Channel CONNECT (ftpchan's codes, with the same statuses).
+const (
+	CodeTicketInvalid    Code = "ticket_invalid"    // 407
+	CodeTicketExpired    Code = "ticket_expired"    // 407
+	CodeChannelDenied    Code = "channel_denied"    // 403
+	CodeOwnerUnavailable Code = "owner_unavailable" // 503
+)
+
 // Status is the HTTP status that carries code.
 func (c Code) Status() int {
 	switch c {
 	case CodeBadRequest:
 		return http.StatusBadRequest
-	case CodeDestinationDenied, CodeDestinationMismatch:
+	case CodeDestinationDenied, CodeDestinationMismatch, CodeChannelDenied:
 		return http.StatusForbidden
 	case CodeRateLimited:
 		return http.StatusTooManyRequests
@@ -37,10 +46,10 @@ func (c Code) Status() int {
 		return http.StatusBadGateway
 	case CodeDialTimeout:
 		return http.StatusGatewayTimeout
-	case CodeDraining, CodeOverloaded, CodeReplayCheckUnavailable:
+	case CodeDraining, CodeOverloaded, CodeReplayCheckUnavailable, CodeOwnerUnavailable:
 		return http.StatusServiceUnavailable
 	}
-	// every other code is a token_* or proof_* code
+	// every other code is a token_*, proof_* or ticket_* code
 	return http.StatusProxyAuthRequired
 }
 

@@ -90,3 +90,47 @@ func FuzzProxyHeader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzForwardRequest feeds the owner side of the peer link's FORWARD
+// message: a header line and a JSON body from another node.
+func FuzzForwardRequest(f *testing.F) {
+	for _, s := range []string{
+		"FORWARD 63\n{\"kind\":\"ftp-data\",\"ticket\":\"t1.abc\",\"target\":\"127.0.0.1:2121\"}",
+		"FORWARD 5\n{\"a\":",
+		"FORWARD 0\n",
+		"FORWARD 18446744073709551616\n{}",
+		"FORWARD 99\n{\"kind\":\"ftp-notify\",\"ticket\":\"t\",\"target\":\"h:1\",\"exporter\":\"AAAA\",\"client\":\"\\u0000x\"}",
+		"CHECK abc 1\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		line, body, ok := bytes.Cut(data, []byte("\n"))
+		if !ok {
+			return
+		}
+		n, err := parseForwardHeader(string(line))
+		if err != nil {
+			return
+		}
+		if n <= 0 || n > maxForwardBody {
+			t.Fatalf("accepted length %d", n)
+		}
+		if len(body) > n {
+			body = body[:n]
+		}
+		req, err := decodeForward(body)
+		if err != nil {
+			return
+		}
+		if !req.Forwarded || req.Ticket == "" || req.Target == "" || len(req.Exporter) > 64 {
+			t.Fatalf("accepted %+v", req)
+		}
+		if strings.ContainsAny(req.ClientAddr, "\r\n\x00") {
+			t.Fatalf("client address not cleaned: %q", req.ClientAddr)
+		}
+		if _, err := encodeForward(req); err != nil {
+			t.Fatalf("re-encoding an accepted request: %v", err)
+		}
+	})
+}

@@ -21,6 +21,10 @@ type metrics struct {
 	dial       prometheus.Histogram
 	refresh    *prometheus.CounterVec
 	peerChecks *prometheus.CounterVec
+	// FTP channels handed to their owner node (sender side, by owner and
+	// result) and received from peers (owner side).
+	ftpForwards *prometheus.CounterVec
+	ftpReceived prometheus.Counter
 
 	mu     sync.Mutex
 	skew   map[string]time.Duration // issuer → last observed clock offset
@@ -42,10 +46,14 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			Help: "Management trust refresh attempts by result."}, []string{"result"}),
 		peerChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "termgate_proxy_peer_checks_total",
 			Help: "Replay checks asked of peer nodes by peer and result."}, []string{"peer", "result"}),
+		ftpForwards: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "termgate_proxy_ftp_forwards_total",
+			Help: "FTP data and notification channels this node forwarded over the peer link to the node owning their session, by owner and result (ok, unavailable)."}, []string{"owner", "result"}),
+		ftpReceived: prometheus.NewCounter(prometheus.CounterOpts{Name: "termgate_proxy_ftp_forwards_received_total",
+			Help: "FTP channels that peer nodes forwarded to this node, the owner of their session."}),
 		skew:   map[string]time.Duration{},
 		skewAt: map[string]time.Time{},
 	}
-	reg.MustRegister(m.active, m.total, m.rejections, m.bytes, m.handshake, m.verify, m.dial, m.refresh, m.peerChecks)
+	reg.MustRegister(m.active, m.total, m.rejections, m.bytes, m.handshake, m.verify, m.dial, m.refresh, m.peerChecks, m.ftpForwards, m.ftpReceived)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "termgate_proxy_certificate_expiry_seconds",
 		Help: "Seconds until this node's TLS certificate expires."}, func() float64 {
 		na := s.certs.notAfter()

@@ -25,7 +25,8 @@ import (
 //	← OK\n | REPLAYED\n | ERROR <reason>\n
 //
 // A connection carries any number of requests in sequence and is kept in a
-// small pool for reuse.
+// small pool for reuse. A FORWARD request (forward.go) instead turns the
+// connection into the stream of one forwarded FTP channel.
 const (
 	peerMaxLine     = 256
 	peerIdleTimeout = 5 * time.Minute
@@ -141,16 +142,32 @@ func (p *peerClient) get(ctx context.Context) (*peerConn, bool, error) {
 	p.mu.Unlock()
 	dctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	raw, err := p.dial(dctx, "tcp", p.addr)
+	tc, err := p.dialConn(dctx)
 	if err != nil {
 		return nil, false, err
 	}
-	tc := tls.Client(raw, p.tlsConf())
-	if err := tc.HandshakeContext(dctx); err != nil {
-		raw.Close()
-		return nil, false, err
-	}
 	return &peerConn{c: tc, br: bufio.NewReaderSize(tc, 512)}, false, nil
+}
+
+// dialConn opens a new mutually authenticated connection to the peer,
+// bounded by ctx.
+func (p *peerClient) dialConn(ctx context.Context) (*tls.Conn, error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	raw, err := p.dial(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(raw, p.tlsConf())
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 func (p *peerClient) put(pc *peerConn) {
@@ -269,6 +286,10 @@ func (s *Server) servePeer(ctx context.Context, c net.Conn) {
 		tc.SetReadDeadline(time.Now().Add(peerIdleTimeout))
 		line, err := br.ReadSlice('\n')
 		if err != nil {
+			return
+		}
+		if strings.HasPrefix(string(line), "FORWARD ") {
+			s.serveForward(ctx, tc, br, strings.TrimRight(string(line), "\r\n"))
 			return
 		}
 		var resp string

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/termgate/termgate/ftpchan"
 	"github.com/termgate/termgate/internal/obs"
 	"github.com/termgate/termgate/internal/relay"
 	"github.com/termgate/termgate/pki"
@@ -55,6 +56,9 @@ type Server struct {
 	fails          *failLimiter
 	metrics        *metrics
 	registry       *prometheus.Registry
+	ftp            *ftpchan.Gateway
+	ftpActive      map[string]bool // FTP destinations in server-active mode
+	ftpSharedKeys  bool            // FTP ticket keys configured (shared by the cluster)
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -181,6 +185,13 @@ func New(cfg Config) (*Server, error) {
 		OnUnknownKID: func(string) { s.trustRefresher.kick() },
 		ClockSkew:    s.metrics.observeSkew,
 	})
+
+	if err := s.newFTPGateway(); err != nil {
+		return nil, err
+	}
+	if !s.ftpSharedKeys && len(s.replay.peers) > 0 {
+		s.log.Warn().Msg("no FTP ticket key configured: FTP channels that the load balancer sends to another node than their control channel's will be refused")
+	}
 
 	s.tlsConf = pki.ServerTLSConfig(s.certs.getCertificate)
 	if err := s.listen(); err != nil {
@@ -397,6 +408,7 @@ func (s *Server) Close() error {
 			st.cancel(errServerClosed)
 		}
 		s.mu.Unlock()
+		s.ftp.Close()
 		s.replay.close()
 		s.trustRefresher.client.CloseIdleConnections()
 	})
@@ -429,6 +441,7 @@ func (s *Server) Drain(ctx context.Context) error {
 		return nil
 	}
 	s.log.Info().Dur("grace", s.cfg.DrainGrace).Dur("timeout", s.cfg.DrainTimeout).Msg("draining: readiness off")
+	s.ftp.Drain(time.Now().Add(s.cfg.DrainGrace + s.cfg.DrainTimeout))
 	grace := time.NewTimer(s.cfg.DrainGrace)
 	select {
 	case <-grace.C:
@@ -661,6 +674,11 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 	}
 	defer s.active.Add(-1)
 
+	if req.Get("Termgate-Channel") != "" {
+		s.serveChannel(c, req) // FTP data or notification channel (ftp.go)
+		return
+	}
+
 	var claims *token.Claims
 	if !s.cfg.ClientAuthorizationOff {
 		claims, err = s.authorize(c, req, target)
@@ -714,9 +732,20 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 	}()
 
 	id := newSessionID()
+	resp := establishedResponse(id)
+	isFTP := claims != nil && claims.Proto == token.ProtoFTP
+	if isFTP {
+		ticket, err := s.ftp.IssueTicket(id)
+		if err != nil {
+			upstream.Close()
+			s.refuse(c, req, reject(CodeDraining, err, "this proxy node is closing: connect again"), claims)
+			return
+		}
+		resp = establishedFTPResponse(id, ticket)
+	}
 	c.tls.SetDeadline(time.Time{})
 	c.tls.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.tls.Write(establishedResponse(id)); err != nil {
+	if _, err := c.tls.Write(resp); err != nil {
 		upstream.Close()
 		return
 	}
@@ -732,10 +761,15 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 		Str("sub", sub).Str("jti", jti).Str("dst", target).Str("proto", proto).
 		Str("upstream", upstream.RemoteAddr().String()).Msg("session started")
 
-	clientReader := &bufferedThen{br: c.br, conn: c.tls}
-	c.br = nil
-	res := relay.Run(ctx, relay.Side{Conn: c.tls, Reader: clientReader},
-		relay.Side{Conn: upstream}, relay.Config{IdleTimeout: s.cfg.IdleTimeout, MaxDuration: s.cfg.MaxSessionDuration})
+	var res relay.Result
+	if isFTP {
+		res = s.runFTPControl(ctx, c, upstream, id, target, claims)
+	} else {
+		clientReader := &bufferedThen{br: c.br, conn: c.tls}
+		c.br = nil
+		res = relay.Run(ctx, relay.Side{Conn: c.tls, Reader: clientReader},
+			relay.Side{Conn: upstream}, relay.Config{IdleTimeout: s.cfg.IdleTimeout, MaxDuration: s.cfg.MaxSessionDuration})
+	}
 
 	s.metrics.active.Dec()
 	s.metrics.bytes.WithLabelValues("in").Add(float64(res.BytesIn))

@@ -429,6 +429,11 @@ func (s *Server) serveWebSocket(c *conn, req *Request) {
 		refuse(rej, nil)
 		return
 	}
+	if claims != nil && claims.Proto == token.ProtoFTP {
+		// A raw tunnel would bypass the FTP gateway (PORT bounce, data ports).
+		refuse(reject(CodeBadRequest, nil, "FTP sessions need the CONNECT front end (the FTP gateway), not /ws"), claims)
+		return
+	}
 	sub := ""
 	if claims != nil {
 		sub = claims.Subject

@@ -40,6 +40,9 @@ type proxyFlags struct {
 	trustRefresh, trustMaxAge    time.Duration
 	maxSessions, maxPerUser      int
 	wsOrigins                    []string
+	ftpTicketKeyFile             string
+	ftpServerActive              []string
+	ftpForwarding                bool
 }
 
 func newProxyCmd(g *Globals) *cobra.Command {
@@ -98,6 +101,9 @@ closes at once. SIGHUP reloads the certificate and key.`,
 	fl.IntVar(&f.maxSessions, "max-sessions", proxy.DefaultMaxSessions, "concurrent sessions on this node (beyond: 503 overloaded)")
 	fl.IntVar(&f.maxPerUser, "max-sessions-per-user", proxy.DefaultMaxSessionsPerSub, "concurrent sessions per token subject (beyond: 429 rate_limited; -1: no cap)")
 	fl.StringSliceVar(&f.wsOrigins, "ws-origin", nil, "browser origin https://host:port allowed to open the WebSocket front end GET /ws, e.g. the management console's (repeatable; default: only the proxy's own origin)")
+	fl.StringVar(&f.ftpTicketKeyFile, "ftp-ticket-key-file", "", "FTP channel ticket keys shared by every node of the cluster: one base64 key (32+ random bytes) per line, the first signs (default: a random key of this process; FTP channels reaching another node are then refused)")
+	fl.StringSliceVar(&f.ftpServerActive, "ftp-server-active", nil, "FTP destination host:port that needs active mode towards the server (repeatable)")
+	fl.BoolVar(&f.ftpForwarding, "ftp-forwarding", true, "forward FTP data and notification channels to the node that owns their session; false only for debugging (channels reaching another node get 503 owner_unavailable)")
 	cmd.AddCommand(newProxyEnrollCmd(g))
 	return cmd
 }
@@ -130,6 +136,8 @@ func (f *proxyFlags) config() (proxy.Config, error) {
 		MaxSessions: f.maxSessions, MaxSessionsPerSubject: f.maxPerUser,
 		DrainGrace: f.drainGrace, DrainTimeout: f.drainTimeout,
 		WebSocketOrigins: f.wsOrigins,
+		FTPTicketKeyFile: f.ftpTicketKeyFile, FTPServerActive: f.ftpServerActive,
+		FTPForwardingOff: !f.ftpForwarding,
 	}
 	if f.idleTimeout == 0 {
 		cfg.IdleTimeout = -1 // explicit 0 on the command line: no idle timeout
