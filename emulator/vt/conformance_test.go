@@ -3,8 +3,10 @@ package vt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,19 +26,25 @@ var update = flag.Bool("update", false, "rewrite testdata/conformance from the c
 const conformanceDir = "testdata/conformance"
 
 // TestConformance feeds every testdata/conformance/NAME.in to an 80×24 screen
-// and compares the rows and the cursor with what tmux showed for the same
-// bytes (NAME.golden, NAME.cursor). It needs no tmux; -update regenerates the
-// inputs and the goldens by running tmux.
+// and compares the rows and the cursor with what the reference terminals
+// showed for the same bytes: xterm (NAME.xterm.golden, NAME.xterm.cursor) for
+// every case not in xtermExcluded, and tmux (NAME.golden, NAME.cursor) for the
+// cases of the tmux set that tmux gets right (not in tmuxDisagrees). It needs
+// neither program; -update regenerates the tmux set by running tmux and
+// -update-xterm the xterm goldens by running xterm.
 func TestConformance(t *testing.T) {
 	if *update {
 		regenerateConformance(t)
+	}
+	if *updateXterm {
+		regenerateXterm(t)
 	}
 	ins, err := filepath.Glob(filepath.Join(conformanceDir, "*.in"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ins) < 60 {
-		t.Fatalf("only %d conformance cases in %s; want at least 60", len(ins), conformanceDir)
+	if len(ins) < 100 {
+		t.Fatalf("only %d conformance cases in %s; want at least 100", len(ins), conformanceDir)
 	}
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in")
@@ -45,19 +53,52 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden, err := os.ReadFile(filepath.Join(conformanceDir, name+".golden"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := New(Config{Rows: 24, Cols: 80})
+			var reply bytes.Buffer
+			s := New(Config{Rows: 24, Cols: 80, Reply: &reply})
 			s.Write(input)
 			got := s.Rows()
-			want := strings.Split(strings.TrimSuffix(string(golden), "\n"), "\n")
-			for len(want) < 24 {
-				want = append(want, "")
+			r, c, _ := s.Cursor()
+			reply.Reset()
+			s.Write([]byte("\x1b[6n"))
+			cpr := strings.TrimSuffix(strings.TrimPrefix(reply.String(), "\x1b["), "R")
+			compared := 0
+
+			if _, excluded := xtermExcluded[name]; !excluded {
+				want, err := readGolden(filepath.Join(conformanceDir, name+xtermGoldenSuffix))
+				if err != nil {
+					t.Fatalf("no xterm golden (run -update-xterm): %v", err)
+				}
+				for i := range want {
+					want[i] = trimBlankMarks(want[i])
+				}
+				compared++
+				if diff := rowDiff(xtermVisibleRows(s), want); diff != "" {
+					t.Errorf("screen differs from xterm:\n%s", diff)
+				}
+				cb, err := os.ReadFile(filepath.Join(conformanceDir, name+xtermCursorSuffix))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := strings.TrimSpace(string(cb)); cpr != want {
+					t.Errorf("cursor report %q, xterm reported %q", cpr, want)
+				}
 			}
-			for i := range want {
-				want[i] = strings.TrimRight(want[i], " ")
+
+			if _, wrong := tmuxDisagrees[name]; wrong {
+				return
+			}
+			want, err := readGolden(filepath.Join(conformanceDir, name+".golden"))
+			if errors.Is(err, fs.ErrNotExist) {
+				if compared == 0 {
+					if why, ok := xtermExcluded[name]; ok {
+						t.Skipf("not compared with xterm: %s", why)
+					}
+					t.Fatal("case has neither an xterm nor a tmux golden")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
 			}
 			if diff := rowDiff(got, want); diff != "" {
 				t.Errorf("screen differs from tmux:\n%s", diff)
@@ -67,7 +108,6 @@ func TestConformance(t *testing.T) {
 				if _, err := fmt.Sscanf(string(cb), "%d %d", &wr, &wc); err != nil {
 					t.Fatalf("bad cursor file: %v", err)
 				}
-				r, c, _ := s.Cursor()
 				if r != wr || c != wc {
 					t.Errorf("cursor = (%d,%d), tmux had (%d,%d)", r, c, wr, wc)
 				}
@@ -105,8 +145,16 @@ func regenerateConformance(t *testing.T) {
 	if err := os.MkdirAll(conformanceDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Remove what an earlier run wrote, but not the xterm goldens nor the
+	// xterm-only cases.
+	xtermOnly := xtermOnlyCases()
 	old, _ := filepath.Glob(filepath.Join(conformanceDir, "*"))
 	for _, f := range old {
+		base := filepath.Base(f)
+		name, _, _ := strings.Cut(base, ".")
+		if _, keep := xtermOnly[name]; keep || strings.Contains(base, ".xterm.") {
+			continue
+		}
 		os.Remove(f)
 	}
 	names := make([]string, 0, len(cases))

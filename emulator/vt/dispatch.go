@@ -14,6 +14,7 @@ func (s *Screen) arg(i, def int) int {
 }
 
 func (s *Screen) escDispatch(final byte) {
+	s.lastRune = 0 // nothing to repeat after an escape sequence (see execute)
 	if s.over {
 		return
 	}
@@ -21,6 +22,7 @@ func (s *Screen) escDispatch(final byte) {
 		switch s.inter[0] {
 		case '#':
 			if final == '8' {
+				s.mark.ok = false
 				s.decaln()
 			}
 		case '(', ')', '*', '+':
@@ -30,6 +32,10 @@ func (s *Screen) escDispatch(final byte) {
 			}
 		}
 		return
+	}
+	switch final {
+	case '8', 'c': // DECRC, RIS (IND, NEL and RI clear it in index)
+		s.mark.ok = false
 	}
 	switch final {
 	case '7': // DECSC
@@ -83,6 +89,13 @@ const (
 )
 
 func (s *Screen) csiDispatch(final byte) {
+	// REP repeats the character printed right before it; after any control
+	// sequence, REP included, there is nothing to repeat (see execute).
+	last := s.lastRune
+	s.lastRune = 0
+	if !keepsMark(s.prefix, s.ninter, s.inter[0], final) {
+		s.mark.ok = false
+	}
 	if s.over {
 		return
 	}
@@ -139,8 +152,7 @@ func (s *Screen) csiDispatch(final byte) {
 		s.cur.wrapnext = false
 	case 'H', 'f': // CUP, HVP
 		s.moveTo(s.arg(0, 1)-1, s.arg(1, 1)-1)
-	case 'I': // CHT
-		s.cur.wrapnext = false
+	case 'I': // CHT: like HT, it keeps a pending wrap
 		s.tabForward(s.arg(0, 1))
 	case 'J': // ED
 		s.eraseDisplay(s.arg(0, 0), false)
@@ -164,12 +176,13 @@ func (s *Screen) csiDispatch(final byte) {
 	case 'Z': // CBT
 		s.tabBackward(s.arg(0, 1))
 	case 'b': // REP
-		if s.lastRune != 0 {
+		if last != 0 {
 			n := min(s.arg(0, 1), s.rows*s.cols)
-			w := runeWidth(s.lastRune)
+			w := runeWidth(last)
 			for ; n > 0 && w > 0; n-- {
-				s.put(s.lastRune, w)
+				s.put(last, w)
 			}
+			s.lastRune = 0
 		}
 	case 'c': // DA1
 		if s.arg(0, 0) == 0 {
@@ -218,6 +231,31 @@ func (s *Screen) csiDispatch(final byte) {
 	}
 }
 
+// keepsMark reports whether a control sequence leaves a following combining
+// character on the cell printed last (see combine): in xterm, SGR, modes,
+// reports, tabulation, SU/SD, REP and DECSCA do; cursor motion and editing do
+// not.
+func keepsMark(prefix byte, ninter int, inter, final byte) bool {
+	if prefix == 0 && ninter == 0 {
+		return final < 0x80 && markKeepers[final]
+	}
+	switch {
+	case ninter == 1 && inter == '"' && final == 'q', // DECSCA
+		ninter == 1 && inter == '$' && final == 'p': // DECRQM
+		return true
+	case ninter != 0:
+		return false
+	case prefix == '?':
+		return final == 'h' || final == 'l' || final == 'n' || final == 'p'
+	}
+	return true // other private sequences (DA2 and the like)
+}
+
+// markKeepers are the finals of the plain control sequences that keepsMark
+// lets through.
+var markKeepers = [0x80]bool{'m': true, 'h': true, 'l': true, 'n': true, 'c': true,
+	'I': true, 'Z': true, 'S': true, 'T': true, 'g': true, 'b': true}
+
 func (s *Screen) cpr(private bool) {
 	row := s.cur.row
 	if s.modes.Origin {
@@ -264,6 +302,10 @@ func (s *Screen) setANSIMode(mode int, on bool) {
 
 func (s *Screen) setDECMode(mode int, on bool) {
 	switch mode {
+	case 6, 47, 1047, 1048, 1049:
+		s.mark.ok = false // the cursor moves or the buffer changes
+	}
+	switch mode {
 	case 1:
 		s.modes.CursorKeysApplication = on
 	case 5:
@@ -272,10 +314,7 @@ func (s *Screen) setDECMode(mode int, on bool) {
 		s.modes.Origin = on
 		s.moveTo(0, 0)
 	case 7:
-		s.modes.AutoWrap = on
-		if !on {
-			s.cur.wrapnext = false
-		}
+		s.modes.AutoWrap = on // a pending wrap survives (see put)
 	case 25:
 		s.modes.CursorVisible = on
 	case 66:
@@ -373,6 +412,7 @@ func (s *Screen) reportMode(mode int, private bool) {
 }
 
 func (s *Screen) oscDispatch() {
+	s.lastRune = 0
 	data := s.osc
 	s.osc = s.osc[:0]
 	n, i := 0, 0

@@ -16,13 +16,21 @@
 // The parser follows the DEC ANSI parser model (vt100.net/emu/dec_ansi_parser):
 // ground, escape, CSI, OSC, DCS and SOS/PM/APC states; C0 and C1 controls act
 // in every state; CAN and SUB abort a sequence. Input is UTF-8 (RFC 3629);
-// malformed bytes become U+FFFD. East Asian wide characters and emoji take two
-// cells; combining characters attach to the previous cell. The screen follows
-// xterm: pending-wrap semantics, scroll margins, origin mode, insert mode,
-// DEC special graphics rendered as Unicode box drawing, DECSC/DECRC, the
-// alternate screen (47, 1047, 1049), selective erase with DECSCA, and replies
-// to DA1, DA2, DSR, CPR and DECRQM. ECMA-48 and the xterm control sequences
-// document are the references.
+// malformed bytes become U+FFFD (one per maximal invalid subpart). East Asian
+// wide characters and emoji take two cells; combining characters attach to the
+// cell printed last, or after cursor motion to the cell under the cursor. The
+// screen follows xterm: pending-wrap semantics (the last-column flag is kept
+// with DECAWM off), scroll margins, origin mode, insert mode, DEC special
+// graphics rendered as Unicode box drawing, DECSC/DECRC, the alternate screen
+// (47, 1047, 1049), selective erase with DECSCA, REP only right after a
+// character, and replies to DA1, DA2, DSR, CPR and DECRQM. ECMA-48 and the
+// xterm control sequences document are the references.
+//
+// Conformance: testdata/conformance holds screens recorded from tmux and from
+// xterm under Xvfb for the same inputs (conformance_test.go explains how to
+// regenerate them, conformance_xterm_test.go how the xterm captures are
+// normalised); the few places where this package deliberately differs from
+// xterm are listed there with reasons.
 //
 // asciicast.go reads and writes asciicast v2 recordings (CastRecorder,
 // CastReader).

@@ -17,6 +17,7 @@ func (s *Screen) resetState() {
 	}
 	s.ss = 0
 	s.lastRune = 0
+	s.mark.ok = false
 	s.title = ""
 	s.modes = Modes{AutoWrap: true, CursorVisible: true}
 	s.decscaActive = false
@@ -64,9 +65,13 @@ func (s *Screen) eraseCell() cell {
 }
 
 func (s *Screen) execute(b byte) {
+	// As in xterm, REP repeats a character only right after it: any control
+	// in between (even NUL) leaves nothing to repeat.
+	s.lastRune = 0
 	switch b {
 	case 0x07: // BEL
 	case 0x08: // BS
+		s.mark.ok = false
 		if s.cur.col > 0 {
 			s.cur.col--
 		}
@@ -90,12 +95,14 @@ func (s *Screen) execute(b byte) {
 func (s *Screen) carriageReturn() {
 	s.cur.col = 0
 	s.cur.wrapnext = false
+	s.mark.ok = false
 }
 
 // index moves the cursor down one line, scrolling the region at its bottom
 // margin (IND).
 func (s *Screen) index() {
 	s.cur.wrapnext = false
+	s.mark.ok = false
 	switch {
 	case s.cur.row == s.bottom:
 		s.scrollUp(s.top, s.bottom, 1)
@@ -108,6 +115,7 @@ func (s *Screen) index() {
 // top margin (RI).
 func (s *Screen) reverseIndex() {
 	s.cur.wrapnext = false
+	s.mark.ok = false
 	switch {
 	case s.cur.row == s.top:
 		s.scrollDown(s.top, s.bottom, 1)
@@ -194,6 +202,7 @@ func (s *Screen) printASCII(b []byte) {
 			}
 		}
 		s.lastRune = rune(b[n-1])
+		s.mark.row, s.mark.col, s.mark.ok = s.cur.row, x+n-1, true
 		b = b[n:]
 		x += n
 		if x >= s.cols {
@@ -226,16 +235,22 @@ func (s *Screen) put(r rune, w int) {
 	if w > s.cols {
 		return
 	}
-	if s.cur.wrapnext && s.modes.AutoWrap {
-		s.wrap()
-	}
-	s.cur.wrapnext = false
-	if s.cur.col+w > s.cols {
-		if !s.modes.AutoWrap {
-			s.cur.col = s.cols - w
-		} else {
+	// The pending wrap is set by printing in the last column whether or not
+	// DECAWM is on (DEC STD 070's Last Column Flag, as in xterm); it wraps
+	// only if DECAWM is on when the next character comes.
+	if s.cur.wrapnext {
+		s.cur.wrapnext = false
+		if s.modes.AutoWrap {
 			s.wrap()
 		}
+	}
+	if s.cur.col+w > s.cols {
+		if !s.modes.AutoWrap {
+			// xterm drops a wide character that does not fit before the
+			// right margin when it may not wrap.
+			return
+		}
+		s.wrap()
 	}
 	l := s.lines[s.cur.row]
 	x := s.cur.col
@@ -256,10 +271,11 @@ func (s *Screen) put(r rune, w int) {
 		delete(l.comb, x+1)
 	}
 	s.lastRune = r
+	s.mark.row, s.mark.col, s.mark.ok = s.cur.row, x, true
 	x += w
 	if x >= s.cols {
 		x = s.cols - 1
-		s.cur.wrapnext = s.modes.AutoWrap
+		s.cur.wrapnext = true
 	}
 	s.cur.col = x
 }
@@ -279,19 +295,19 @@ func (s *Screen) clearWide(l *line, from, to int) {
 	}
 }
 
-// combine attaches a zero-width character to the previously printed cell.
+// combine attaches a zero-width character, as xterm does, to the cell
+// printed last if no control has moved the cursor or edited the screen since
+// (s.mark), else to the cell under the cursor.
 func (s *Screen) combine(r rune) {
-	x := s.cur.col
-	if !s.cur.wrapnext {
-		x--
+	row, x := s.mark.row, s.mark.col
+	if !s.mark.ok {
+		row, x = s.cur.row, s.cur.col
+		l := s.lines[row]
+		if l.cells[x].width == 0 && x > 0 {
+			x--
+		}
 	}
-	if x < 0 {
-		return
-	}
-	l := s.lines[s.cur.row]
-	if l.cells[x].width == 0 && x > 0 {
-		x--
-	}
+	l := s.lines[row]
 	if l.comb == nil {
 		l.comb = make(map[int]string)
 	}

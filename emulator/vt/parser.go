@@ -333,6 +333,11 @@ func (s *Screen) c1(b byte) {
 	}
 	s.state = stGround
 	switch b {
+	case 0x90, 0x9B, 0x9D, 0x98, 0x9E, 0x9F:
+	default:
+		s.lastRune = 0 // a control: nothing left for REP (see execute)
+	}
+	switch b {
 	case 0x90: // DCS
 		s.clearSeq()
 		s.state = stDCSEntry

@@ -149,13 +149,19 @@ type Screen struct {
 	sbLen   int
 	sbMax   int
 
-	cur          cursor
-	saved        [2]cursor // main, alt
-	hasSaved     [2]bool
-	top, bottom  int
-	tabs         []bool
-	ss           int // pending single shift: 0, 2 or 3
-	lastRune     rune
+	cur         cursor
+	saved       [2]cursor // main, alt
+	hasSaved    [2]bool
+	top, bottom int
+	tabs        []bool
+	ss          int  // pending single shift: 0, 2 or 3
+	lastRune    rune // what REP repeats; 0 after any control
+	// mark is the cell that a combining character attaches to: the cell
+	// printed last, until a control moves the cursor or edits the screen.
+	mark struct {
+		row, col int
+		ok       bool
+	}
 	title        string
 	modes        Modes
 	decscaActive bool
@@ -414,6 +420,7 @@ func (s *Screen) Resize(rows, cols int) {
 	s.cur.row = min(max(s.cur.row, 0), rows-1)
 	s.cur.col = min(s.cur.col, cols-1)
 	s.cur.wrapnext = false
+	s.mark.ok = false
 	s.top, s.bottom = 0, rows-1
 	tabs := make([]bool, cols)
 	copy(tabs, s.tabs)

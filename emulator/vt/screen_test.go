@@ -74,6 +74,11 @@ func TestWrap(t *testing.T) {
 		{name: "no autowrap overwrites last column", in: "\x1b[?7l0123456789abc", want: []string{"012345678c"}, row: 0, col: 9},
 		{name: "wrap scrolls", rows: 2, cols: 3, in: "abcdefgh", want: []string{"def", "gh"}, row: 1, col: 2},
 		{name: "DECSC keeps pending wrap", in: "0123456789\x1b7\x1b[3;3H\x1b8X", want: []string{"0123456789", "X"}, row: 1, col: 1},
+		// xterm and DEC STD 070: printing in the last column sets the flag even
+		// with DECAWM off; it wraps if DECAWM is on when the next character comes.
+		{name: "DECAWM off keeps last-column flag (xterm)", in: "\x1b[?7l0123456789\x1b[?7hX", want: []string{"0123456789", "X"}, row: 1, col: 1},
+		{name: "DECAWM off overwrites then wraps (xterm)", in: "0123456789\x1b[?7lY\x1b[?7hZ", want: []string{"012345678Y", "Z"}, row: 1, col: 1},
+		{name: "wide char that does not fit is dropped without autowrap (xterm)", rows: 1, cols: 5, in: "\x1b[?7labcd中", want: []string{"abcd"}, row: 0, col: 4},
 	})
 }
 
@@ -111,6 +116,10 @@ func TestInsertDelete(t *testing.T) {
 		{name: "DL outside region (xterm)", in: lines + "\x1b[2;3r\x1b[4;1H\x1b[M", want: []string{"1", "2", "3", "4", "5"}, row: 3, col: 0},
 		{name: "IRM", rows: 1, cols: 6, in: "abcd\r\x1b[4hXY\x1b[4lZ", want: []string{"XYZbcd"}, row: 0, col: 3},
 		{name: "REP", rows: 1, cols: 8, in: "ab\x1b[3b", want: []string{"abbbb"}, row: 0, col: 5},
+		// xterm: REP repeats only right after a character, not after a control.
+		{name: "REP after control (xterm)", rows: 1, cols: 8, in: "a\r\x1b[3bb\x1b[m\x1b[2b\x00\x1b[2b", want: []string{"b"}, row: 0, col: 1},
+		{name: "REP does not chain (xterm)", rows: 1, cols: 8, in: "ab\x1b[2b\x1b[2b", want: []string{"abbb"}, row: 0, col: 4},
+		{name: "ICH drops wide char pushed past margin", rows: 1, cols: 6, in: "abcd中\x1b[1;1H\x1b[@", want: []string{" abcd"}, row: 0, col: 0},
 	})
 }
 
@@ -140,6 +149,9 @@ func TestTabs(t *testing.T) {
 		// xterm supports CHT (tmux does not).
 		{name: "CHT", rows: 1, cols: 20, in: "\x1b[2Ix\x1b[Iy", want: []string{"                x  y"}, row: 0, col: 19},
 		{name: "CHT 1", rows: 1, cols: 30, in: "\x1b[2Ix", want: []string{"                x"}, row: 0, col: 17},
+		{name: "CHT keeps pending wrap (xterm)", rows: 2, cols: 10, in: "0123456789\x1b[Ix", want: []string{"0123456789", "x"}, row: 1, col: 1},
+		// xterm keeps the pending wrap across CBT too; DEC clears it (see xtermExcluded).
+		{name: "CBT clears pending wrap", rows: 2, cols: 10, in: "0123456789\x1b[Zx", want: []string{"01234567x9"}, row: 0, col: 9},
 		{name: "CBT", rows: 1, cols: 20, in: "\x1b[19G\x1b[Zx\x1b[2Zy", want: []string{"        y       x"}, row: 0, col: 9},
 	})
 }
@@ -163,6 +175,12 @@ func TestUnicode(t *testing.T) {
 		{name: "emoji", rows: 1, cols: 10, in: "\U0001F600x", want: []string{"\U0001F600x"}, row: 0, col: 3},
 		{name: "combining", rows: 1, cols: 10, in: "e\u0301x", want: []string{"e\u0301x"}, row: 0, col: 2},
 		{name: "combining on wide", rows: 1, cols: 10, in: "中\u0301", want: []string{"中\u0301"}, row: 0, col: 2},
+		// xterm: after cursor motion a combining character goes to the cell
+		// under the cursor; after HT, SGR or NUL it still goes to the last one printed.
+		{name: "combining after CUP (xterm)", rows: 1, cols: 10, in: "abc\x1b[2G\u0301", want: []string{"ab\u0301c"}, row: 0, col: 1},
+		{name: "combining after CR (xterm)", rows: 1, cols: 10, in: "abc\r\u0301", want: []string{"a\u0301bc"}, row: 0, col: 0},
+		{name: "combining after HT (xterm)", rows: 1, cols: 10, in: "u\t\u0301", want: []string{"u\u0301"}, row: 0, col: 8},
+		{name: "combining after SGR and NUL (xterm)", rows: 1, cols: 10, in: "e\x1b[1m\x00\u0301", want: []string{"e\u0301"}, row: 0, col: 1},
 		{name: "invalid bytes", rows: 1, cols: 10, in: "a\xffb\xe4\xb8c", want: []string{"a\ufffdb\ufffdc"}, row: 0, col: 5},
 		{name: "overlong", rows: 1, cols: 10, in: "\xc0\xafx", want: []string{"\ufffd\ufffdx"}, row: 0, col: 3},
 		{name: "surrogate", rows: 1, cols: 10, in: "\xed\xa0\x80x", want: []string{"\ufffd\ufffd\ufffdx"}, row: 0, col: 4},
