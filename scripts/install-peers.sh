@@ -2,8 +2,7 @@
 # Installs the real programs the test suite runs against (Debian packages).
 # As root it installs whatever is missing; otherwise it prints the command.
 set -euo pipefail
-pkgs=(haproxy vsftpd inetutils-telnetd openssh-server socat s3270 hercules tmux curl)
-if [ "${WITH_BROWSER:-}" = "1" ]; then pkgs+=(chromium); fi
+pkgs=(haproxy vsftpd inetutils-telnetd openssh-server socat s3270 hercules tmux curl chromium libnss3-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

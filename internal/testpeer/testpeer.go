@@ -12,7 +12,7 @@ import (
 )
 
 // InstallHint is the command that installs every peer the test suite uses.
-const InstallHint = "apt-get update && apt-get install -y haproxy vsftpd inetutils-telnetd openssh-server socat s3270 hercules tmux curl"
+const InstallHint = "apt-get update && apt-get install -y haproxy vsftpd inetutils-telnetd openssh-server socat s3270 hercules tmux curl chromium libnss3-tools"
 
 // InCI reports whether the tests run under CI (CI=true).
 func InCI() bool { return os.Getenv("CI") == "true" }
