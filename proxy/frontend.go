@@ -35,6 +35,15 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// NetConn returns the connection under c once c's own buffered bytes are
+// read (nil before): the relay then waits on its socket without a buffer.
+func (c *prefixConn) NetConn() net.Conn {
+	if c.r != nil {
+		return nil
+	}
+	return c.Conn
+}
+
 // readProxyHeader reads a PROXY protocol v1 or v2 header from r and returns
 // the client address it names. A LOCAL command (the load balancer's own
 // health check) returns ok == false: the connection's own address stands.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -577,6 +578,9 @@ type conn struct {
 	client  netip.AddrPort
 	br      *bufio.Reader
 	tracked bool
+	// relaying: the relay's goroutines own the connection; the handler
+	// returns without closing it.
+	relaying bool
 }
 
 // handle serves one client connection from accept to the end of its session.
@@ -586,7 +590,9 @@ func (s *Server) handle(raw net.Conn) {
 		if c.tracked {
 			s.untrack(raw)
 		}
-		raw.Close()
+		if !c.relaying {
+			raw.Close()
+		}
 	}()
 	start := s.cfg.Now()
 	hsDeadline := time.Now().Add(s.cfg.HandshakeTimeout)
@@ -651,7 +657,11 @@ func (s *Server) refuse(c *conn, req *Request, rej *RejectError, claims *token.C
 	c.tls.CloseWrite()
 }
 
-// serveConnect authorizes a parsed CONNECT, dials and relays.
+// serveConnect authorizes a parsed CONNECT, dials and relays. Once the
+// 200 answer is out, the relay's own goroutines carry the session and
+// serveConnect returns, so that the handler goroutine (whose stack grew
+// during the TLS handshake and the token check) ends; the last relay
+// goroutine releases the session and writes its audit event.
 func (s *Server) serveConnect(c *conn, req *Request) {
 	if s.refusing.Load() {
 		s.refuse(c, req, reject(CodeDraining, nil, "this proxy node is draining: connect again (the load balancer sends you to another node)"), nil)
@@ -672,7 +682,9 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 		s.refuse(c, req, reject(CodeOverloaded, nil, "this proxy node has %d sessions, its maximum: retry later", s.cfg.MaxSessions), nil)
 		return
 	}
-	defer s.active.Add(-1)
+	var held holdings // released on return, unless the relay took them over
+	defer held.release()
+	held.add(func() { s.active.Add(-1) })
 
 	if req.Get("Termgate-Channel") != "" {
 		s.serveChannel(c, req) // FTP data or notification channel (ftp.go)
@@ -699,7 +711,7 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 			s.refuse(c, req, reject(CodeRateLimited, nil, "user %q already has %d sessions on this node, the maximum", sub, s.cfg.MaxSessionsPerSubject), claims)
 			return
 		}
-		defer s.releaseSubject(sub)
+		held.add(func() { s.releaseSubject(sub) })
 	}
 
 	dstart := time.Now()
@@ -712,36 +724,28 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 
 	// Register the session before answering, so Drain and Close see it.
 	ctx, cancel := context.WithCancelCause(s.ctx)
-	defer cancel(nil)
+	held.add(func() { cancel(nil) })
 	st := &sessionState{cancel: cancel}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.addSession(st, c) {
 		upstream.Close()
 		return
 	}
-	s.sessions[st] = struct{}{}
-	delete(s.conns, c.raw)
-	c.tracked = false
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, st)
-		s.mu.Unlock()
-		s.notifyIdle()
-	}()
+	held.add(func() { s.removeSession(st) })
 
-	id := newSessionID()
-	resp := establishedResponse(id)
+	info := sessionInfo{id: newSessionID(), client: c.client.String(), sub: sub, dst: target, proto: token.ProtoTCP}
+	if claims != nil {
+		info.proto, info.jti = claims.Proto, claims.ID
+	}
+	resp := establishedResponse(info.id)
 	isFTP := claims != nil && claims.Proto == token.ProtoFTP
 	if isFTP {
-		ticket, err := s.ftp.IssueTicket(id)
+		ticket, err := s.ftp.IssueTicket(info.id)
 		if err != nil {
 			upstream.Close()
 			s.refuse(c, req, reject(CodeDraining, err, "this proxy node is closing: connect again"), claims)
 			return
 		}
-		resp = establishedFTPResponse(id, ticket)
+		resp = establishedFTPResponse(info.id, ticket)
 	}
 	c.tls.SetDeadline(time.Time{})
 	c.tls.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -750,27 +754,69 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 		return
 	}
 	c.tls.SetWriteDeadline(time.Time{})
-	proto := token.ProtoTCP
-	jti := ""
-	if claims != nil {
-		proto, jti = claims.Proto, claims.ID
+	s.sessionStarted(info, upstream)
+
+	if isFTP {
+		s.sessionEnded(info, s.runFTPControl(ctx, c, upstream, info.id, target, claims))
+		return
 	}
+	// Bytes the client pipelined after the request go first; the 4 KiB
+	// request buffer is dropped with the handler.
+	var pipelined []byte
+	if n := c.br.Buffered(); n > 0 {
+		pipelined, _ = c.br.Peek(n)
+		pipelined = bytes.Clone(pipelined)
+	}
+	c.br = nil
+	release := held.take()
+	c.relaying = true
+	tc, raw := c.tls, c.raw
+	s.wg.Add(1) // the handler still holds its own count: Close cannot be past Wait
+	relay.Start(ctx, relay.Side{Conn: tc, Buffered: pipelined}, relay.Side{Conn: upstream},
+		relay.Config{IdleTimeout: s.cfg.IdleTimeout, MaxDuration: s.cfg.MaxSessionDuration},
+		func(res relay.Result) {
+			defer s.wg.Done()
+			raw.Close()
+			s.sessionEnded(info, res)
+			release()
+		})
+}
+
+// holdings are what a session took (a slot, a per-user count, its
+// registration), released in reverse order by release, or handed over
+// with take.
+type holdings struct{ undo []func() }
+
+func (h *holdings) add(f func()) { h.undo = append(h.undo, f) }
+
+// take hands the holdings over: the returned func releases them, and
+// release no longer does.
+func (h *holdings) take() func() {
+	undo := h.undo
+	h.undo = nil
+	return func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+}
+
+func (h *holdings) release() { h.take()() }
+
+// sessionInfo is what a CONNECT session's audit events say about it.
+type sessionInfo struct {
+	id, client, sub, jti, dst, proto string
+}
+
+func (s *Server) sessionStarted(info sessionInfo, upstream net.Conn) {
 	s.metrics.total.Inc()
 	s.metrics.active.Inc()
-	s.log.Info().Str("event", "session_start").Str("session", id).Str("client", c.client.String()).
-		Str("sub", sub).Str("jti", jti).Str("dst", target).Str("proto", proto).
+	s.log.Info().Str("event", "session_start").Str("session", info.id).Str("client", info.client).
+		Str("sub", info.sub).Str("jti", info.jti).Str("dst", info.dst).Str("proto", info.proto).
 		Str("upstream", upstream.RemoteAddr().String()).Msg("session started")
+}
 
-	var res relay.Result
-	if isFTP {
-		res = s.runFTPControl(ctx, c, upstream, id, target, claims)
-	} else {
-		clientReader := &bufferedThen{br: c.br, conn: c.tls}
-		c.br = nil
-		res = relay.Run(ctx, relay.Side{Conn: c.tls, Reader: clientReader},
-			relay.Side{Conn: upstream}, relay.Config{IdleTimeout: s.cfg.IdleTimeout, MaxDuration: s.cfg.MaxSessionDuration})
-	}
-
+func (s *Server) sessionEnded(info sessionInfo, res relay.Result) {
 	s.metrics.active.Dec()
 	s.metrics.bytes.WithLabelValues("in").Add(float64(res.BytesIn))
 	s.metrics.bytes.WithLabelValues("out").Add(float64(res.BytesOut))
@@ -787,8 +833,8 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 	if reason == "drain_timeout" || reason == "server_closed" {
 		ev = s.log.Warn()
 	}
-	ev.Str("event", "session_end").Str("session", id).Str("client", c.client.String()).
-		Str("sub", sub).Str("jti", jti).Str("dst", target).Str("proto", proto).
+	ev.Str("event", "session_end").Str("session", info.id).Str("client", info.client).
+		Str("sub", info.sub).Str("jti", info.jti).Str("dst", info.dst).Str("proto", info.proto).
 		Int64("bytes_in", res.BytesIn).Int64("bytes_out", res.BytesOut).
 		Dur("duration", res.Duration).Str("end_reason", reason).Msg("session ended")
 }
@@ -856,28 +902,6 @@ func (s *Server) releaseSubject(sub string) {
 	if s.perSub[sub]--; s.perSub[sub] <= 0 {
 		delete(s.perSub, sub)
 	}
-}
-
-// bufferedThen reads what br buffered, then the connection directly, so the
-// relay starts with bytes pipelined after the CONNECT request and the
-// 4 KiB request buffer is released once it is drained.
-type bufferedThen struct {
-	br   *bufio.Reader
-	conn net.Conn
-}
-
-func (b *bufferedThen) Read(p []byte) (int, error) {
-	if b.br != nil {
-		if b.br.Buffered() > 0 {
-			n, err := b.br.Read(p)
-			if b.br.Buffered() == 0 {
-				b.br = nil
-			}
-			return n, err
-		}
-		b.br = nil
-	}
-	return b.conn.Read(p)
 }
 
 func newSessionID() string {

@@ -2,24 +2,33 @@
 // directions are done, propagating half-close, enforcing an idle timeout and
 // an optional maximum duration, and counting what moved.
 //
-//	res := relay.Run(ctx, relay.Side{Conn: client, Reader: br}, relay.Side{Conn: upstream}, relay.Config{})
+//	res := relay.Run(ctx, relay.Side{Conn: client, Buffered: pipelined}, relay.Side{Conn: upstream}, relay.Config{})
 //	log.Info().Int64("bytes_in", res.BytesIn).Int64("bytes_out", res.BytesOut).Str("reason", string(res.Reason)).Send()
 //
-// Buffers come from a shared pool of 32 KiB buffers and are held only while
-// data moves: each direction first reads into a small buffer, takes a large
-// one when traffic fills the small one, and gives it back when traffic slows
-// down, so an idle session holds a few KiB. When both ends are *net.TCPConn
-// and no reader is interposed, the copy uses the kernel's splice path.
+// Start does the same without waiting: it returns at once and hands the
+// result to a callback, so that the caller's goroutine (often one whose
+// stack grew during a TLS handshake) can end while the session lasts.
+//
+// An idle session costs two small goroutines and no buffer. Each direction
+// waits for its source to become readable without holding a buffer when
+// the source is a TCP socket, or a connection over one that tells which
+// (a *tls.Conn, or anything with a NetConn method, see Side); it takes a
+// pooled 32 KiB buffer only while data moves and gives it back when the
+// data stops. Other sources are read through a small buffer first, as
+// before. When both ends are *net.TCPConn the copy uses the kernel's
+// splice path.
 package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -29,8 +38,19 @@ const DefaultIdleTimeout = 30 * time.Minute
 // BufferSize is the size of the pooled buffers used while data moves.
 const BufferSize = 32 << 10
 
-// smallSize is the first-read buffer that an idle direction holds.
+// smallSize is the first-read buffer that an idle direction holds when its
+// source cannot be waited on without a buffer.
 const smallSize = 2 << 10
+
+// smallRead: a read shorter than this is interactive traffic (keystrokes,
+// screen updates); after it the direction goes back to waiting without a
+// buffer at once instead of holding one for flowPause.
+const smallRead = 1 << 10
+
+// flowPause is how long a direction keeps its buffer, reading, after the
+// last bulk read: a transfer keeps reading into the same buffer; a
+// direction that receives nothing for this long gives it back.
+const flowPause = 100 * time.Millisecond
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
 
@@ -45,13 +65,20 @@ type Config struct {
 }
 
 // Side is one end of a relay.
+//
+// A Conn that wraps another connection may have a method NetConn()
+// net.Conn returning the connection that its Read reads next, when it
+// holds no input of its own (nil otherwise): the relay then waits for the
+// socket underneath to become readable without holding a buffer. A
+// *tls.Conn is understood as such a wrapper (the relay takes care of the
+// records it has buffered).
 type Side struct {
 	// Conn is the connection; it is written to, half-closed and closed.
 	Conn net.Conn
-	// Reader, if not nil, is read instead of Conn: typically a *bufio.Reader
-	// over Conn that holds bytes already received (pipelined after a
-	// request). It must eventually read from Conn itself.
-	Reader io.Reader
+	// Buffered holds bytes already read from Conn (pipelined after a
+	// request, for example); they are relayed before anything read from
+	// Conn.
+	Buffered []byte
 }
 
 // Reason says why a relay ended.
@@ -82,146 +109,287 @@ type Result struct {
 // error occurs, a timeout fires or ctx ends. It closes both connections
 // before returning. It is safe to call concurrently for different pairs.
 func Run(ctx context.Context, client, host Side, cfg Config) Result {
+	ch := make(chan Result, 1)
+	Start(ctx, client, host, cfg, func(r Result) { ch <- r })
+	return <-ch
+}
+
+// Start is Run without waiting: it starts one goroutine per direction and
+// returns. The last of them to finish closes both connections, stops the
+// timers and calls done with the result; done runs on that goroutine,
+// which ends when done returns.
+func Start(ctx context.Context, client, host Side, cfg Config, done func(Result)) {
 	idle := cfg.IdleTimeout
 	if idle == 0 {
 		idle = DefaultIdleTimeout
 	}
-	start := time.Now()
-	s := &session{idle: idle}
-	s.last.Store(start.UnixNano())
-
-	var (
-		endOnce sync.Once
-		reason  Reason
-		endErr  error
-	)
-	end := func(r Reason, err error) {
-		endOnce.Do(func() {
-			reason, endErr = r, err
-			client.Conn.Close()
-			host.Conn.Close()
-		})
-	}
-
-	stop := context.AfterFunc(ctx, func() { end(ReasonCanceled, context.Cause(ctx)) })
-	defer stop()
+	s := &session{idle: idle, start: time.Now(), client: client.Conn, host: host.Conn, done: done}
+	s.last.Store(s.start.UnixNano())
+	s.running.Store(2)
+	s.stopCtx = context.AfterFunc(ctx, func() { s.end(ReasonCanceled, context.Cause(ctx)) })
 	if cfg.MaxDuration > 0 {
-		t := time.AfterFunc(cfg.MaxDuration, func() { end(ReasonMaxDuration, nil) })
-		defer t.Stop()
+		s.maxTimer = time.AfterFunc(cfg.MaxDuration, func() { s.end(ReasonMaxDuration, nil) })
 	}
 	if idle > 0 {
-		var watchdog *time.Timer
-		var mu sync.Mutex
-		check := func() {
-			mu.Lock()
-			defer mu.Unlock()
-			left := idle - time.Since(time.Unix(0, s.last.Load()))
-			if left <= 0 {
-				end(ReasonIdle, nil)
-				return
-			}
-			watchdog.Reset(left)
-		}
-		mu.Lock()
-		watchdog = time.AfterFunc(idle, check)
-		mu.Unlock()
-		defer func() {
-			mu.Lock()
-			watchdog.Stop()
-			mu.Unlock()
-		}()
+		s.mu.Lock()
+		s.watchdog = time.AfterFunc(idle, s.checkIdle)
+		s.mu.Unlock()
 	}
-
-	var wg sync.WaitGroup
-	var in, out int64
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		n, r, err := s.pipe(host.Conn, client, ReasonClientError, ReasonHostError)
-		atomic.StoreInt64(&in, n)
-		if r != "" {
-			end(r, err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		n, r, err := s.pipe(client.Conn, host, ReasonHostError, ReasonClientError)
-		atomic.StoreInt64(&out, n)
-		if r != "" {
-			end(r, err)
-		}
-	}()
-	wg.Wait()
-	end(ReasonClosed, nil)
-	return Result{BytesIn: in, BytesOut: out, Duration: time.Since(start), Reason: reason, Err: endErr}
+	go s.direction(host.Conn, client, ReasonClientError, ReasonHostError, &s.in)
+	go s.direction(client.Conn, host, ReasonHostError, ReasonClientError, &s.out)
 }
 
+// session is one relay in progress.
 type session struct {
-	idle time.Duration
-	last atomic.Int64 // unix nanoseconds of the last byte moved in either direction
+	idle    time.Duration
+	start   time.Time
+	last    atomic.Int64 // unix nanoseconds of the last byte moved in either direction
+	running atomic.Int32 // directions not finished yet
+	in, out atomic.Int64
+
+	client, host net.Conn
+	done         func(Result)
+	stopCtx      func() bool
+	maxTimer     *time.Timer
+
+	endOnce sync.Once
+	reason  Reason
+	endErr  error
+
+	mu       sync.Mutex // guards watchdog's re-arming against its stop
+	watchdog *time.Timer
 }
 
 func (s *session) touch() { s.last.Store(time.Now().UnixNano()) }
 
-// pipe copies src to dst. On EOF it half-closes dst and returns an empty
-// reason; otherwise it returns why the session must end: srcReason when
-// reading failed, dstReason when writing failed.
-func (s *session) pipe(dst net.Conn, src Side, srcReason, dstReason Reason) (int64, Reason, error) {
+// end records why the session ends (the first call wins) and closes both
+// connections, which ends both directions.
+func (s *session) end(r Reason, err error) {
+	s.endOnce.Do(func() {
+		s.reason, s.endErr = r, err
+		s.client.Close()
+		s.host.Close()
+	})
+}
+
+func (s *session) checkIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watchdog == nil {
+		return // the session finished
+	}
+	left := s.idle - time.Since(time.Unix(0, s.last.Load()))
+	if left <= 0 {
+		s.end(ReasonIdle, nil)
+		return
+	}
+	s.watchdog.Reset(left)
+}
+
+// direction copies src to dst and, if it is the last direction to finish,
+// ends the session and reports it.
+func (s *session) direction(dst net.Conn, src Side, srcReason, dstReason Reason, count *atomic.Int64) {
+	r, err := s.pipe(dst, src, srcReason, dstReason, count)
+	if r != "" {
+		s.end(r, err)
+	}
+	if s.running.Add(-1) > 0 {
+		return
+	}
+	s.end(ReasonClosed, nil)
+	s.stopCtx()
+	if s.maxTimer != nil {
+		s.maxTimer.Stop()
+	}
+	s.mu.Lock()
+	if s.watchdog != nil {
+		s.watchdog.Stop()
+		s.watchdog = nil
+	}
+	s.mu.Unlock()
+	s.done(Result{BytesIn: s.in.Load(), BytesOut: s.out.Load(), Duration: time.Since(s.start), Reason: s.reason, Err: s.endErr})
+}
+
+// pipe copies src to dst, adding what it wrote to count. On EOF it
+// half-closes dst and returns an empty reason; otherwise it returns why the
+// session must end: srcReason when reading failed, dstReason when writing
+// failed.
+func (s *session) pipe(dst net.Conn, src Side, srcReason, dstReason Reason, count *atomic.Int64) (Reason, error) {
+	if len(src.Buffered) > 0 {
+		s.touch()
+		if _, err := dst.Write(src.Buffered); err != nil {
+			return dstReason, err
+		}
+		count.Add(int64(len(src.Buffered)))
+	}
 	var (
-		total   int64
 		readErr bool
 		err     error
 	)
 	dt, dok := dst.(*net.TCPConn)
 	st, sok := src.Conn.(*net.TCPConn)
-	if src.Reader == nil && dok && sok {
-		total, readErr, err = s.splice(dt, st)
-	} else {
-		total, readErr, err = s.copyBuffered(dst, src)
+	switch sock, layered := socketOf(src.Conn); {
+	case dok && sok:
+		readErr, err = s.splice(dt, st, count)
+	case sock != nil && canWait:
+		readErr, err = s.copyWaiting(dst, src.Conn, sock, layered, count)
+	default:
+		readErr, err = s.copyBuffered(dst, src.Conn, count)
 	}
 	if err == nil {
 		closeWrite(dst)
-		return total, "", nil
+		return "", nil
 	}
 	if readErr {
-		return total, srcReason, err
+		return srcReason, err
 	}
-	return total, dstReason, err
+	return dstReason, err
+}
+
+// socketOf finds the TCP socket that reading c reads next: c itself, or
+// the connection under a *tls.Conn or under a wrapper with a NetConn
+// method. layered reports that c is not the socket itself (so it may hold
+// decoded input that the socket does not show).
+func socketOf(c net.Conn) (sock syscall.RawConn, layered bool) {
+	for depth := 0; depth < 8 && c != nil; depth++ {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			rc, err := v.SyscallConn()
+			if err != nil {
+				return nil, false
+			}
+			return rc, depth > 0
+		case *tls.Conn:
+			c = v.NetConn()
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
 }
 
 // splice copies between two TCP connections with io.Copy, which uses the
 // kernel's splice path. Each round is bounded by a read deadline so that
 // activity is recorded for the idle watchdog while a long transfer runs.
-func (s *session) splice(dst, src *net.TCPConn) (int64, bool, error) {
-	var total int64
+func (s *session) splice(dst, src *net.TCPConn, count *atomic.Int64) (bool, error) {
 	for {
 		if s.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(s.idle / 4))
 		}
 		n, err := io.Copy(dst, src)
-		total += n
+		count.Add(n)
 		if n > 0 {
 			s.touch()
 		}
 		if err == nil {
-			return total, true, nil
+			return true, nil
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			continue
 		}
 		var op *net.OpError
 		readErr := !errors.As(err, &op) || op.Op != "write"
-		return total, readErr, err
+		return readErr, err
 	}
 }
 
+// copyWaiting is the loop of a source over a socket: wait, holding no
+// buffer, until the socket is readable; then copy a burst into a pooled
+// buffer. Each burst runs on a goroutine of its own: decrypting and
+// encrypting TLS records needs a deep stack, which a goroutine keeps once
+// grown, so the goroutine that waits (for as long as the session is idle)
+// never does that work and keeps the smallest stack.
+func (s *session) copyWaiting(dst, src net.Conn, sock syscall.RawConn, layered bool, count *atomic.Int64) (bool, error) {
+	for {
+		if err := waitReadable(sock); err != nil {
+			return true, err
+		}
+		ch := make(chan burstEnd, 1)
+		go func() {
+			var b burstEnd
+			b.eof, b.readErr, b.err = s.burst(dst, src, layered, count)
+			ch <- b
+		}()
+		b := <-ch
+		if b.err != nil {
+			return b.readErr, b.err
+		}
+		if b.eof {
+			return true, nil
+		}
+	}
+}
+
+type burstEnd struct {
+	eof, readErr bool
+	err          error
+}
+
+// burst copies what src has to offer: it reads into a pooled buffer while
+// data keeps coming, and returns (giving the buffer back) when src has
+// nothing more right now. After a short read that is at once: a layered
+// source is first drained of the input it decoded already, by reads under
+// an expired deadline (which never touch the socket). After bulk reads it
+// is when nothing arrived for flowPause.
+func (s *session) burst(dst, src net.Conn, layered bool, count *atomic.Int64) (eof, readErr bool, err error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	deadline := false // a read deadline is set on src
+	defer func() {
+		if deadline {
+			src.SetReadDeadline(time.Time{})
+		}
+	}()
+	if layered {
+		// The socket may hold only part of a record: a peer that sends
+		// no more must not keep the buffer.
+		deadline = true
+		src.SetReadDeadline(time.Now().Add(flowPause))
+	}
+	draining := false
+	moved := false // a byte arrived since the deadline was armed
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			s.touch()
+			moved = true
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return false, false, werr
+			}
+			count.Add(int64(n))
+		}
+		switch {
+		case rerr == io.EOF:
+			return true, true, nil
+		case rerr != nil && errors.Is(rerr, os.ErrDeadlineExceeded):
+			if draining || !moved {
+				return false, false, nil // nothing buffered, nothing flowing: wait without the buffer
+			}
+			moved = false
+			src.SetReadDeadline(time.Now().Add(flowPause))
+		case rerr != nil:
+			return false, true, rerr
+		case draining:
+		case n < smallRead && !layered:
+			return false, false, nil // the socket shows whether more is there
+		case n < smallRead:
+			draining, deadline = true, true
+			src.SetReadDeadline(longAgo)
+		case !deadline:
+			deadline, moved = true, false
+			src.SetReadDeadline(time.Now().Add(flowPause))
+		}
+	}
+}
+
+var longAgo = time.Unix(1, 0)
+
 // copyBuffered is the general loop: a small first read, a pooled buffer
 // while data flows.
-func (s *session) copyBuffered(dst net.Conn, src Side) (int64, bool, error) {
-	r := src.Reader
-	if r == nil {
-		r = src.Conn
-	}
+func (s *session) copyBuffered(dst net.Conn, r io.Reader, count *atomic.Int64) (bool, error) {
 	var small [smallSize]byte
 	var big *[]byte
 	defer func() {
@@ -229,7 +397,6 @@ func (s *session) copyBuffered(dst net.Conn, src Side) (int64, bool, error) {
 			bufPool.Put(big)
 		}
 	}()
-	var total int64
 	for {
 		buf := small[:]
 		if big != nil {
@@ -239,9 +406,9 @@ func (s *session) copyBuffered(dst net.Conn, src Side) (int64, bool, error) {
 		if n > 0 {
 			s.touch()
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return total, false, werr
+				return false, werr
 			}
-			total += int64(n)
+			count.Add(int64(n))
 			switch {
 			case big == nil && n == len(buf):
 				big = bufPool.Get().(*[]byte)
@@ -252,9 +419,9 @@ func (s *session) copyBuffered(dst net.Conn, src Side) (int64, bool, error) {
 		}
 		if rerr != nil {
 			if rerr == io.EOF {
-				return total, true, nil
+				return true, nil
 			}
-			return total, true, rerr
+			return true, rerr
 		}
 	}
 }
