@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -227,6 +226,3 @@ func samePEM(a, b *pki.TrustStore) bool {
 	}
 	return true
 }
-
-// signerExpiries lists the trusted management certificates for metrics.
-func signerExpiries(s *pki.TrustStore) []*x509.Certificate { return s.Certificates() }
