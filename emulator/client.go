@@ -67,7 +67,7 @@ type ClientOptions struct {
 	Logger zerolog.Logger
 }
 
-// Client talks to the management server's HTTP API (DESIGN.md §6). It is safe
+// Client talks to the management server's HTTP API (docs/protocol.md). It is safe
 // for concurrent use.
 type Client struct {
 	base    *url.URL
@@ -277,7 +277,7 @@ type launchResponse struct {
 // Launch asks for a token for the session definition name. Unless
 // opts.NoProof, it creates an ephemeral proof key and sends its public JWK,
 // so the token is only usable on a TLS connection whose exporter value this
-// client signs (DESIGN.md §5).
+// client signs (docs/protocol.md).
 func (c *Client) Launch(ctx context.Context, name string, opts LaunchOptions) (*Launch, error) {
 	if name == "" {
 		return nil, errors.New("launch: empty session name")

@@ -30,7 +30,7 @@ const maxResponseHeader = 64 << 10
 // maxReason bounds the one-line reason of a refusal that is read.
 const maxReason = 1 << 10
 
-// Proxy request and response headers (DESIGN.md §3).
+// Proxy request and response headers (docs/protocol.md).
 const (
 	HeaderProof    = "Termgate-Proof"
 	HeaderProofKey = "Termgate-Proof-Key"

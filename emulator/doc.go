@@ -44,7 +44,7 @@
 //     server name of the launch unless the administrator turned "verify server
 //     identity" off (a missing setting counts as on). A name mismatch is a
 //     *pki.NameMismatchError naming both names.
-//   - Launches use proof of possession by default (DESIGN.md §5): each launch
+//   - Launches use proof of possession by default (docs/protocol.md): each launch
 //     makes an ephemeral P-256 key, the token is bound to its thumbprint, and
 //     the CONNECT carries a signature over this TLS connection's exporter
 //     value, so a stolen token is useless on any other connection.

@@ -1,7 +1,7 @@
 package emulator_test
 
 // A small stand-in for the management server and the proxy, implementing
-// only their wire contracts (DESIGN.md §3, §6) with real TLS, real tokens
+// only their wire contracts (docs/protocol.md) with real TLS, real tokens
 // (token.Issuer, token.Verifier with proof of possession and replay cache),
 // relaying to real hosts: termgate's demo VT host and demo 3270 host (what
 // "termgate up" serves), plus a tiny line-echo telnet host that shows each
@@ -338,7 +338,7 @@ type refusalSpec struct {
 	Reason string
 }
 
-// fakeProxy implements the proxy's wire contract (DESIGN.md §3).
+// fakeProxy implements the proxy's wire contract (docs/protocol.md).
 type fakeProxy struct {
 	ln       net.Listener
 	verifier *token.Verifier

@@ -58,7 +58,7 @@ var (
 	ErrNotVT = errors.New("not a VT session")
 )
 
-// Termgate-Error codes of the proxy (DESIGN.md §3).
+// Termgate-Error codes of the proxy (docs/protocol.md).
 const (
 	CodeBadRequest             = "bad_request"
 	CodeTokenMissing           = "token_missing"

@@ -31,7 +31,7 @@ type Channel struct {
 // HandleChannel serves one channel CONNECT end to end: it verifies the
 // ticket; forwards the request to the owner node through the Forwarder if
 // the session is not this node's; otherwise opens the channel, writes the
-// CONNECT response (200, or the refusal of DESIGN.md §3 with its
+// CONNECT response (200, or the refusal of docs/protocol.md with its
 // Termgate-Error code) to client and serves it. A refusal is returned as a
 // *ChannelError after it was written, for the proxy's logs and metrics.
 // client is closed on return.
@@ -85,7 +85,7 @@ func (g *Gateway) refuse(client net.Conn, err error) error {
 	return ce
 }
 
-// writeRefusal writes the DESIGN.md §3 refusal for ce and half-closes.
+// writeRefusal writes the docs/protocol.md refusal for ce and half-closes.
 func writeRefusal(client net.Conn, ce *ChannelError) error {
 	body := clip(ce.Reason) + "\n"
 	status := ce.Code.Status()

@@ -44,7 +44,7 @@ func (c *tunnelConn) Read(p []byte) (int, error) {
 func (c *tunnelConn) LocalAddr() net.Addr  { return c.local }
 func (c *tunnelConn) RemoteAddr() net.Addr { return c.remote }
 
-// dialChannel opens a ticketed channel CONNECT (DESIGN.md §3, §7) to
+// dialChannel opens a ticketed channel CONNECT (docs/protocol.md) to
 // target through the proxy named by opts (the token is not sent: the
 // ticket authorizes the channel; the proof key, if any, proves it).
 func dialChannel(ctx context.Context, opts emulator.DialOptions, kind ChannelKind, ticket, target string) (*tunnelConn, error) {

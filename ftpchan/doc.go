@@ -1,4 +1,4 @@
-// Package ftpchan carries FTP through the termgate proxy (DESIGN.md §7):
+// Package ftpchan carries FTP through the termgate proxy (docs/protocol.md):
 // the proxy side is an application-level gateway (Gateway) for the control
 // channel and the data and notification channels of each FTP session; the
 // client side (Client) wraps github.com/jlaffaye/ftp so that every
@@ -45,7 +45,7 @@
 // time. They never leave the cluster's trust domain: only proxy nodes
 // verify them, and clients only hand them back. A ticket is bound to its
 // session: it is useless once the control channel ends. When the control
-// token carried cnf (proof of possession, DESIGN.md §5), every channel
+// token carried cnf (proof of possession, docs/protocol.md), every channel
 // must also carry a proof by the same key over its own TLS exporter, so a
 // stolen ticket is useless without the client's key.
 //

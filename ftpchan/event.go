@@ -11,7 +11,7 @@ import (
 // EventType names a notification-channel event.
 type EventType string
 
-// Notification events (DESIGN.md §7), sent proxy → client as JSON lines.
+// Notification events (docs/protocol.md), sent proxy → client as JSON lines.
 const (
 	// EventDataReady: the server announced a data port (or, in
 	// server-active mode, the proxy's listener is ready) for this session.

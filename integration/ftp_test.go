@@ -38,7 +38,7 @@ type ftpServer struct {
 	Log  string
 }
 
-// startVsftpd runs a real vsftpd unprivileged (as nobody, PEERS.md) on ip
+// startVsftpd runs a real vsftpd unprivileged (as nobody) on ip
 // with an anonymous, writable root, and stops it at the end of the test.
 func startVsftpd(t testing.TB, ip string) *ftpServer {
 	t.Helper()

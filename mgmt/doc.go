@@ -1,7 +1,7 @@
 // Package mgmt is termgate's management server: it keeps users and their
 // grants, session definitions, API keys, security settings and enrolled
 // proxies in an embedded store (bbolt), logs users in, and issues the
-// short-lived signed authorization tokens that proxies verify (DESIGN.md §6).
+// short-lived signed authorization tokens that proxies verify (docs/protocol.md).
 //
 // # Usage
 //
@@ -80,7 +80,7 @@
 // token it signed has expired. Request bodies are capped (1 MiB) and decoded
 // strictly; secrets never appear in URLs, logs, errors or the audit trail.
 //
-// # Replication (DESIGN.md §8)
+// # Replication (docs/deployment.md)
 //
 // Config.Role is standalone (default), master or slave; after the first
 // start the role and epoch recorded in the store win. A group is made with
@@ -116,7 +116,7 @@
 // steps down. Never replicated: private keys, certificate files, listener
 // settings, the audit trail, the archive and metering records.
 //
-// # Metering (DESIGN.md §9)
+// # Metering (docs/protocol.md)
 //
 // With Config.DTLSAddr, a node listens for heartbeats over DTLS 1.2
 // (pion/dtls v3; cookie exchange on, extended master secret required; the

@@ -1,7 +1,7 @@
 // Package proxy is termgate's security proxy node: the small, boring box in
 // the DMZ that relays a terminal or FTP session only when the client
 // presents an authorization token the management servers signed for exactly
-// that destination (DESIGN.md §3, §4).
+// that destination (docs/protocol.md).
 //
 //	srv, err := proxy.New(proxy.Config{
 //		Listen:        "0.0.0.0:9443",
@@ -41,7 +41,7 @@
 // message's dst must match it. A token in the URL is refused and never
 // logged. Every CONNECT check applies, with the same codes, metrics and
 // audit events (front=ws). Refusals before the upgrade are the HTTP
-// answers of DESIGN.md §3; after it, a close frame with code 4000+status
+// answers of docs/protocol.md; after it, a close frame with code 4000+status
 // (4407, 4403, ...) and the Termgate-Error code as reason. Tokens with cnf
 // are refused (proof_missing): their proof signs the TLS exporter of the
 // client's own connection, which a browser cannot compute. Browsers must
@@ -82,12 +82,12 @@
 // line-based protocol on pooled connections, Config.PeerTimeout per check).
 // When the owner cannot be reached:
 //
-//   - a token with cnf (proof of possession, DESIGN.md §5) is accepted on
+//   - a token with cnf (proof of possession, docs/protocol.md) is accepted on
 //     this node's local replay cache only: it is bound to the client's TLS
 //     connection by the proof, so replaying it elsewhere is useless;
 //   - a bearer token fails closed with 503 replay_check_unavailable.
 //
-// # FTP (DESIGN.md §7)
+// # FTP (docs/protocol.md)
 //
 // A CONNECT whose token has proto "ftp" is an FTP control channel: the node
 // dials the host in plain TCP (for a token with htls the gateway then runs

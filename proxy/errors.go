@@ -6,7 +6,7 @@ import (
 	"net/http"
 )
 
-// Code is a Termgate-Error code (DESIGN.md §3). The token_* and proof_*
+// Code is a Termgate-Error code (docs/protocol.md). The token_* and proof_*
 // codes, destination_mismatch and replay_check_unavailable come from the
 // token package; the others are the proxy's own.
 type Code string
@@ -24,7 +24,7 @@ const (
 	CodeDestinationMismatch    Code = "destination_mismatch"
 )
 
-// FTP-channel extensions of DESIGN.md §3's table: refusals of a
+// FTP-channel extensions of docs/protocol.md's table: refusals of a
 // Termgate-Channel CONNECT (ftpchan's codes, with the same statuses).
 const (
 	CodeTicketInvalid    Code = "ticket_invalid"    // 407

@@ -20,7 +20,7 @@ import (
 	"github.com/termgate/termgate/token"
 )
 
-// FTP through the proxy (DESIGN.md §7). A CONNECT with a proto "ftp" token
+// FTP through the proxy (docs/protocol.md). A CONNECT with a proto "ftp" token
 // is the control channel: the node answers 200 with Termgate-Session and a
 // Termgate-Ticket naming itself as the owner, and hands both connections to
 // its ftpchan.Gateway. A CONNECT with Termgate-Channel (ftp-data,

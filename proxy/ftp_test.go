@@ -31,7 +31,7 @@ import (
 )
 
 // startVsftpd runs a real vsftpd as nobody on a loopback port with an
-// anonymous, writable root (see PEERS.md) and returns its address.
+// anonymous, writable root and returns its address.
 func startVsftpd(t testing.TB) string {
 	t.Helper()
 	bin := testpeer.Require(t, "vsftpd", "vsftpd")

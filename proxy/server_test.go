@@ -67,7 +67,7 @@ func waitFor(t testing.TB, cond func() bool) {
 	}
 }
 
-// TestStatusRows covers one CONNECT per row of DESIGN.md §3.
+// TestStatusRows covers one CONNECT per row of docs/protocol.md.
 func TestStatusRows(t *testing.T) {
 	f := getFixture(t)
 	echo := echoServer(t)

@@ -81,7 +81,7 @@ func wsEcho(t testing.TB, addr string, o wsOpts) *websocket.Conn {
 }
 
 // checkWSRefused checks a handshake refused with an HTTP response in the
-// Termgate-Error format of DESIGN.md §3.
+// Termgate-Error format of docs/protocol.md.
 func checkWSRefused(t *testing.T, resp *http.Response, err error, status int, code, reason string) {
 	t.Helper()
 	if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil {

@@ -6,7 +6,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Token format constants (DESIGN.md §4).
+// Token format constants (docs/protocol.md).
 const (
 	// Type is the JWS header typ of a termgate authorization token.
 	Type = "tg-authz+jwt"

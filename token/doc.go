@@ -1,5 +1,5 @@
 // Package token issues and verifies termgate authorization tokens
-// (DESIGN.md §4) and their proof of possession (§5).
+// (docs/protocol.md) and their proof of possession (§5).
 //
 // A management node's [Issuer] signs a short-lived JWS compact JWT naming
 // one destination host:port; a proxy's [Verifier] checks it against the

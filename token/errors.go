@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// Code is a Termgate-Error code of DESIGN.md §3: what the proxy sends back
+// Code is a Termgate-Error code of docs/protocol.md: what the proxy sends back
 // when it refuses a token.
 type Code string
 

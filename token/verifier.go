@@ -126,7 +126,7 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 //
 // A token with cnf whose proof verified stays usable when the replay check
 // is unavailable: it is bound to this TLS connection, so it cannot be
-// replayed elsewhere (DESIGN.md §4). A proof sent with a token without cnf
+// replayed elsewhere (docs/protocol.md). A proof sent with a token without cnf
 // is ignored.
 func (v *Verifier) Verify(ctx context.Context, p Presentation) (*Claims, error) {
 	c, err := v.Parse(p.Token)

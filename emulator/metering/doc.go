@@ -1,5 +1,6 @@
-// Package metering is the client side of termgate's metering (DESIGN.md
-// §9): a Sender that sends a heartbeat every interval, over DTLS, to a
+// Package metering is the client side of termgate's metering (see
+// docs/protocol.md): a Sender that sends a heartbeat every interval, over
+// DTLS, to a
 // management node's metering listener, carrying the signed ticket that came
 // with the session launch.
 //

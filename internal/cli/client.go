@@ -24,7 +24,7 @@ const (
 )
 
 // clientFlags are the flags every client command (connect, screen, ftp)
-// shares (DESIGN.md §10).
+// shares (docs/README.md).
 type clientFlags struct {
 	mgmt           string
 	ca             string

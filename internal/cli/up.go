@@ -25,7 +25,7 @@ import (
 
 func init() { register(newUpCmd) }
 
-// upOptions are the flags of termgate up (DESIGN.md §10).
+// upOptions are the flags of termgate up (docs/README.md).
 type upOptions struct {
 	Data         string
 	MgmtAddr     string
