@@ -526,6 +526,9 @@ function showShell(who) {
   document.getElementById('app-shell').hidden = false;
   document.getElementById('who').textContent = `Signed in as ${who.name}`;
   document.getElementById('account').hidden = false;
+  // The sections are the admin API's; the server refuses them to anyone
+  // else, and the view says so.
+  document.getElementById('nav').hidden = who.role !== 'admin';
   if (!stopKeepAlive) stopKeepAlive = keepAlive(() => showLogin('Your login has expired. Sign in again.'));
 }
 
