@@ -22,8 +22,7 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
+	"github.com/gorilla/websocket"
 
 	"github.com/termgate/termgate/internal/testpeer"
 	"github.com/termgate/termgate/mgmt"
@@ -84,29 +83,31 @@ func (p *fakeWSProxy) serveWS(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	up := ws.HTTPUpgrader{Protocol: func(s string) bool { return s == "termgate.v1" }, Timeout: 5 * time.Second}
-	conn, _, hs, err := up.Upgrade(r, w)
+	up := websocket.Upgrader{Subprotocols: []string{"termgate.v1"}, HandshakeTimeout: 5 * time.Second,
+		CheckOrigin: func(*http.Request) bool { return true }} // the origin was checked above
+	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	defer conn.Close()
 	p.mu.Lock()
-	p.bearer, p.proto = bearer, hs.Protocol
+	p.bearer, p.proto = bearer, conn.Subprotocol()
 	p.mu.Unlock()
 	const iac, do, will, sb, se = 255, 253, 251, 250, 240
 	hello := []byte{iac, do, 31, iac, do, 24, iac, sb, 24, 1, iac, se, iac, will, 1, iac, will, 3}
 	hello = append(hello, "login: "...)
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := wsutil.WriteServerBinary(conn, hello); err != nil {
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := conn.WriteMessage(websocket.BinaryMessage, hello); err != nil {
 		return
 	}
 	for {
-		data, op, err := wsutil.ReadClientData(conn)
+		op, data, err := conn.ReadMessage()
 		if err != nil {
 			return
 		}
-		if op != ws.OpBinary {
-			wsutil.WriteServerMessage(conn, ws.OpClose, ws.NewCloseFrameBody(1003, "binary only"))
+		if op != websocket.BinaryMessage {
+			conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1003, "binary only"))
 			return
 		}
 		p.mu.Lock()
@@ -123,10 +124,10 @@ func (p *fakeWSProxy) serveWS(w http.ResponseWriter, r *http.Request) {
 			echo = append(echo, data[i])
 		}
 		if len(echo) > 0 {
-			wsutil.WriteServerBinary(conn, echo)
+			conn.WriteMessage(websocket.BinaryMessage, echo)
 		}
 		if done {
-			wsutil.WriteServerBinary(conn, []byte("\r\nWelcome to the termgate browser test.\r\n$ "))
+			conn.WriteMessage(websocket.BinaryMessage, []byte("\r\nWelcome to the termgate browser test.\r\n$ "))
 			select {
 			case p.handled <- struct{}{}:
 			default:
