@@ -3,6 +3,8 @@ package integration
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +37,8 @@ const DefaultLBName = "lb.termgate.test"
 // Loopback addresses of the system's parts. Linux answers all of 127/8, so
 // each part gets its own address and logs read like a real network.
 const (
-	lbIP        = "127.0.0.9"
+	lbIP        = "127.0.0.9" // load balancer 1; load balancer i on 127.0.0.(9-i)
+	lbIPBase    = 9
 	mgmtIPBase  = 10 // mgmt node i on 127.0.0.(10+i)
 	proxyIPBase = 2  // proxy node i on 127.0.0.(2+i)
 	// haproxySource is where HAProxy's connections to the proxy nodes come
@@ -59,8 +63,13 @@ type SystemConfig struct {
 	LBName string
 	// ProxyArgs are extra flags for every proxy node.
 	ProxyArgs []string
-	// MaxConn is HAProxy's connection limit; 0 means 4096.
+	// MaxConn is each HAProxy's connection limit; 0 means 4096.
 	MaxConn int
+	// LBs is the number of HAProxy instances, each in front of every proxy
+	// node; 0 means 1. They listen on the same port of different addresses,
+	// as a load balancer name with several DNS addresses would: clients
+	// pick one (see System.LBAddrs).
+	LBs int
 	// NoLB starts no load balancer (the proxies are reachable directly).
 	NoLB bool
 	// Specs vary the proxy nodes one by one (Specs[i] for node i); a node
@@ -105,20 +114,30 @@ type ProxyNode struct {
 // System is a whole termgate deployment on loopback: management nodes,
 // proxy nodes each with a certificate from the group CA that names the load
 // balancer, and a real HAProxy in front of the proxies sending PROXY
-// protocol v2 and checking each node's /readyz. Everything is stopped at the
-// end of the test, and every process's output is logged if it failed.
+// protocol v2 and checking each node's /readyz. The proxy nodes form one
+// cluster: each names every other one with --peer, and all share one FTP
+// channel ticket key file. Everything is stopped at the end of the test,
+// and every process's output is logged if it failed.
 type System struct {
 	Bin    string
 	Dir    string
 	CADir  string // the group CA (ca.pem, ca-key.pem) that issues node certificates
 	LBName string
-	LBAddr string // host:port clients dial: the load balancer
-	Mgmt   []*MgmtNode
-	Nodes  []*ProxyNode
-	LB     *Proc
+	LBAddr string // host:port clients dial: the load balancer (the first one)
+	// LBAddrs are every load balancer's host:port (LBAddrs[0] == LBAddr);
+	// all have the same port.
+	LBAddrs []string
+	Mgmt    []*MgmtNode
+	Nodes   []*ProxyNode
+	LB      *Proc   // the first load balancer
+	LBs     []*Proc // every load balancer
+	// FTPTicketKeys is the FTP channel ticket key file every proxy node
+	// shares (--ftp-ticket-key-file).
+	FTPTicketKeys string
 
 	cfg     SystemConfig
-	lbSock  string // HAProxy's stats socket
+	planned []*ProxyNode // nodes whose addresses are chosen, started or not
+	lbSocks []string     // each HAProxy's stats socket
 	admin   *mgmt.Client
 	adminOn map[*MgmtNode]*mgmt.Client
 	mgmtCA  string // every management node's HTTPS trust in one file
@@ -141,6 +160,12 @@ func StartSystem(t testing.TB, cfg SystemConfig) *System {
 	if cfg.MaxConn == 0 {
 		cfg.MaxConn = 4096
 	}
+	if cfg.LBs == 0 {
+		cfg.LBs = 1
+	}
+	if lbIPBase-(cfg.LBs-1) <= proxyIPBase+cfg.ProxyNodes-1 {
+		t.Fatalf("%d load balancers and %d proxy nodes: their loopback addresses overlap", cfg.LBs, cfg.ProxyNodes)
+	}
 	if !cfg.NoLB {
 		testpeer.Require(t, "haproxy", "haproxy")
 	}
@@ -148,22 +173,77 @@ func StartSystem(t testing.TB, cfg SystemConfig) *System {
 	if s.Bin == "" {
 		s.Bin = Binary(t)
 	}
-	s.LBAddr = FreeAddr(t, lbIP)
+	s.LBAddrs = lbAddrs(t, cfg.LBs)
+	s.LBAddr = s.LBAddrs[0]
 	s.CADir = filepath.Join(s.Dir, "group-ca")
 	s.Run(t, "pki", "init", "--dir", s.CADir, "--cn", "termgate group CA")
+	s.FTPTicketKeys = filepath.Join(s.Dir, "ftp-ticket.keys")
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(s.FTPTicketKeys, []byte("# shared by every proxy node\n"+base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	s.startMgmtGroup(t)
+	// Every node's addresses are chosen before any node starts, so that
+	// each one names all the others with --peer: the early nodes reach the
+	// later ones once those are up (a replay check that finds its owner
+	// down falls back as the proxy documents).
 	for i := 0; i < cfg.ProxyNodes; i++ {
-		var spec ProxySpec
-		if i < len(cfg.Specs) {
-			spec = cfg.Specs[i]
-		}
-		s.AddProxy(t, spec)
+		s.plan(t, s.spec(i))
+	}
+	for i := 0; i < cfg.ProxyNodes; i++ {
+		s.AddProxy(t, s.spec(i))
 	}
 	if !cfg.NoLB {
-		s.LB = s.startLB(t)
+		for i, addr := range s.LBAddrs {
+			s.LBs = append(s.LBs, s.startLB(t, i, addr))
+		}
+		s.LB = s.LBs[0]
 	}
 	return s
+}
+
+// spec is cfg.Specs[i], or the zero ProxySpec beyond the slice.
+func (s *System) spec(i int) ProxySpec {
+	if i < len(s.cfg.Specs) {
+		return s.cfg.Specs[i]
+	}
+	return ProxySpec{}
+}
+
+// lbAddrs chooses n load balancer addresses: 127.0.0.9, 127.0.0.8... with
+// one port that is free on all of them.
+func lbAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		port := strconv.Itoa(FreePort(t, lbIP))
+		out := []string{net.JoinHostPort(lbIP, port)}
+		for i := 1; i < n; i++ {
+			a := net.JoinHostPort(fmt.Sprintf("127.0.0.%d", lbIPBase-i), port)
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				break
+			}
+			ln.Close()
+			out = append(out, a)
+		}
+		if len(out) == n {
+			return out
+		}
+	}
+	t.Fatalf("no port free on all %d load balancer addresses", n)
+	return nil
+}
+
+// lbIPs are the load balancers' addresses without ports.
+func (s *System) lbIPs() []string {
+	var out []string
+	for _, a := range s.LBAddrs {
+		h, _, _ := net.SplitHostPort(a)
+		out = append(out, h)
+	}
+	return out
 }
 
 // Run runs the termgate binary with args and fails the test if it exits
@@ -330,16 +410,51 @@ type ProxySpec struct {
 	Args []string
 }
 
+// plan chooses the next node's id and addresses. A --peer-listen in
+// spec.Args (or SystemConfig.ProxyArgs) is the node's peer address.
+func (s *System) plan(t testing.TB, spec ProxySpec) *ProxyNode {
+	t.Helper()
+	i := len(s.planned)
+	ip := fmt.Sprintf("127.0.0.%d", proxyIPBase+i)
+	n := &ProxyNode{ID: fmt.Sprintf("proxy-%d", i+1), Addr: FreeAddr(t, ip), OpsAddr: FreeAddr(t, ip),
+		Data: filepath.Join(s.Dir, fmt.Sprintf("proxy-%d", i+1))}
+	if v := flagValues(append(slices.Clone(s.cfg.ProxyArgs), spec.Args...), "peer-listen"); len(v) > 0 {
+		n.PeerAddr = v[len(v)-1]
+	} else {
+		n.PeerAddr = FreeAddr(t, ip)
+	}
+	s.planned = append(s.planned, n)
+	return n
+}
+
+// flagValues returns the values of --name (as "--name v" or "--name=v") in args.
+func flagValues(args []string, name string) []string {
+	var out []string
+	for i, a := range args {
+		switch {
+		case a == "--"+name && i+1 < len(args):
+			out = append(out, args[i+1])
+		case strings.HasPrefix(a, "--"+name+"="):
+			out = append(out, strings.TrimPrefix(a, "--"+name+"="))
+		}
+	}
+	return out
+}
+
 // AddProxy issues a certificate for a new node from the group CA, enrolls
 // it with a one-time code from `termgate mgmt enroll-code`, starts it and
-// waits until its /readyz answers 200. The load balancer, if already
-// running, does not know the node.
+// waits until its /readyz answers 200. The node names as peers every other
+// node whose addresses are chosen (within StartSystem, all of them); a
+// --peer for the same id in spec.Args or SystemConfig.ProxyArgs replaces
+// the one the harness would give. A node added after StartSystem knows the
+// running nodes, but they do not know it, and the load balancers, if
+// running, do not know it either.
 func (s *System) AddProxy(t testing.TB, spec ProxySpec) *ProxyNode {
 	t.Helper()
-	i := len(s.Nodes)
-	ip := fmt.Sprintf("127.0.0.%d", proxyIPBase+i)
-	n := &ProxyNode{ID: fmt.Sprintf("proxy-%d", i+1), Addr: FreeAddr(t, ip), OpsAddr: FreeAddr(t, ip), PeerAddr: FreeAddr(t, ip),
-		Data: filepath.Join(s.Dir, fmt.Sprintf("proxy-%d", i+1))}
+	if len(s.Nodes) == len(s.planned) {
+		s.plan(t, spec)
+	}
+	n := s.planned[len(s.Nodes)]
 	if err := os.MkdirAll(n.Data, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +463,7 @@ func (s *System) AddProxy(t testing.TB, spec ProxySpec) *ProxyNode {
 	issue := []string{"pki", "issue", "--ca-dir", s.CADir, "--cn", n.ID, "--out", prefix}
 	dns, ips := spec.DNSNames, spec.IPs
 	if len(dns) == 0 && len(ips) == 0 {
-		dns, ips = []string{s.LBName}, []string{lbIP}
+		dns, ips = []string{s.LBName}, s.lbIPs()
 	}
 	for _, d := range dns {
 		issue = append(issue, "--dns", d)
@@ -371,7 +486,7 @@ func (s *System) AddProxy(t testing.TB, spec ProxySpec) *ProxyNode {
 
 	args := []string{"proxy", "--listen", n.Addr, "--ops-addr", n.OpsAddr, "--peer-listen", n.PeerAddr,
 		"--cert", n.Cert, "--key", n.Key, "--data", n.Data, "--node-id", n.ID,
-		"--peer-trust", filepath.Join(s.CADir, "ca.pem"),
+		"--peer-trust", filepath.Join(s.CADir, "ca.pem"), "--ftp-ticket-key-file", s.FTPTicketKeys,
 		"--proxy-protocol-from", haproxySource + "/32", "--allow-network", "127.0.0.0/8", "--log-format", "json"}
 	for _, mn := range s.Mgmt {
 		args = append(args, "--mgmt-url", mn.URL)
@@ -381,11 +496,18 @@ func (s *System) AddProxy(t testing.TB, spec ProxySpec) *ProxyNode {
 		// refreshes its signers from every member of the group.
 		args = append(args, "--mgmt-tls-trust", s.mgmtCA)
 	}
-	for _, other := range s.Nodes {
-		args = append(args, "--peer", other.ID+"="+other.PeerAddr)
+	extra := append(slices.Clone(s.cfg.ProxyArgs), spec.Args...)
+	given := map[string]bool{}
+	for _, p := range flagValues(extra, "peer") {
+		id, _, _ := strings.Cut(p, "=")
+		given[id] = true
 	}
-	args = append(args, s.cfg.ProxyArgs...)
-	args = append(args, spec.Args...)
+	for _, other := range s.planned {
+		if other != n && !given[other.ID] {
+			args = append(args, "--peer", other.ID+"="+other.PeerAddr)
+		}
+	}
+	args = append(args, extra...)
 	n.Proc = Start(t, n.ID, nil, s.Bin, args...)
 	n.Proc.WaitLine(t, "listening on", 60*time.Second)
 	deadline := time.Now().Add(30 * time.Second)
@@ -404,22 +526,28 @@ func (s *System) AddProxy(t testing.TB, spec ProxySpec) *ProxyNode {
 }
 
 // startLB writes the HAProxy configuration the deployment guide shows
-// (docs/deployment.md), checks it with haproxy -c and runs it.
-func (s *System) startLB(t testing.TB) *Proc {
+// (docs/deployment.md) for load balancer i listening on addr, checks it
+// with haproxy -c and runs it.
+func (s *System) startLB(t testing.TB, i int, addr string) *Proc {
 	t.Helper()
 	bin := testpeer.Require(t, "haproxy", "haproxy")
-	s.lbSock = filepath.Join(s.Dir, "haproxy.sock")
-	cfgText := HAProxyConfigText(s.LBAddr, s.cfg.MaxConn, s.Nodes)
-	cfgText = strings.Replace(cfgText, "global\n", "global\n  stats socket "+s.lbSock+" mode 600 level admin\n", 1)
-	path := filepath.Join(s.Dir, "haproxy.cfg")
+	sock := filepath.Join(s.Dir, fmt.Sprintf("haproxy-%d.sock", i+1))
+	s.lbSocks = append(s.lbSocks, sock)
+	cfgText := HAProxyConfigText(addr, s.cfg.MaxConn, s.Nodes)
+	cfgText = strings.Replace(cfgText, "global\n", "global\n  stats socket "+sock+" mode 600 level admin\n", 1)
+	path := filepath.Join(s.Dir, fmt.Sprintf("haproxy-%d.cfg", i+1))
 	if err := os.WriteFile(path, []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(bin, "-c", "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfgText)
 	}
-	p := Start(t, "haproxy", nil, bin, "-db", "-f", path)
-	WaitTCP(t, s.LBAddr, 10*time.Second)
+	label := "haproxy"
+	if len(s.LBAddrs) > 1 {
+		label = fmt.Sprintf("haproxy-%d", i+1)
+	}
+	p := Start(t, label, nil, bin, "-db", "-f", path)
+	WaitTCP(t, addr, 10*time.Second)
 	return p
 }
 
@@ -459,10 +587,36 @@ backend termgate_nodes
 	return b.String()
 }
 
-// LBStatus returns HAProxy's view of each proxy node ("UP", "DOWN",
-// "UP 1/2"...), read from its stats socket.
+// ViaLB returns l to be dialled through load balancer i mod len(LBAddrs):
+// the launch names the first one, and the others listen on the same port
+// of other addresses, as one load balancer name with several DNS addresses
+// would resolve. With one load balancer it returns l.
+func (s *System) ViaLB(l *emulator.Launch, i int) *emulator.Launch {
+	if len(s.LBAddrs) < 2 {
+		return l
+	}
+	_, port, err := net.SplitHostPort(l.Proxy.Address)
+	if err != nil {
+		return l
+	}
+	host, _, _ := net.SplitHostPort(s.LBAddrs[i%len(s.LBAddrs)])
+	c := *l
+	c.Proxy.Address = net.JoinHostPort(host, port)
+	return &c
+}
+
+// LBStatus returns the first HAProxy's view of each proxy node ("UP",
+// "DOWN", "UP 1/2"...), read from its stats socket.
 func (s *System) LBStatus() (map[string]string, error) {
-	c, err := net.DialTimeout("unix", s.lbSock, 2*time.Second)
+	if len(s.lbSocks) == 0 {
+		return nil, errors.New("no load balancer")
+	}
+	return lbStatus(s.lbSocks[0])
+}
+
+// lbStatus reads the node statuses from the HAProxy stats socket sock.
+func lbStatus(sock string) (map[string]string, error) {
+	c, err := net.DialTimeout("unix", sock, 2*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -497,20 +651,22 @@ func (s *System) LBStatus() (map[string]string, error) {
 	return out, nil
 }
 
-// WaitLBStatus waits until HAProxy reports node with a status that starts
-// with want ("UP" or "DOWN").
+// WaitLBStatus waits until every HAProxy reports node with a status that
+// starts with want ("UP" or "DOWN").
 func (s *System) WaitLBStatus(t testing.TB, node, want string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
-	for {
-		st, err := s.LBStatus()
-		if err == nil && strings.HasPrefix(st[node], want) && !strings.Contains(st[node], "/") {
-			return
+	for _, sock := range s.lbSocks {
+		for {
+			st, err := lbStatus(sock)
+			if err == nil && strings.HasPrefix(st[node], want) && !strings.Contains(st[node], "/") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("HAProxy (%s) did not report %s %s within %v: %v %v", filepath.Base(sock), node, want, d, st, err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("HAProxy did not report %s %s within %v: %v %v", node, want, d, st, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -829,13 +985,22 @@ func (h *EchoHost) accept() {
 		h.mu.Unlock()
 		go func() {
 			defer h.wg.Done()
-			io.Copy(c, c)
+			echoConn(c)
 			c.Close()
 			h.mu.Lock()
 			delete(h.conns, c)
 			h.mu.Unlock()
 		}()
 	}
+}
+
+// echoConn sends back what c receives until it ends. The copy goes through
+// a buffer: io.Copy from a TCP connection to itself would splice through a
+// pipe, three descriptors per connection instead of one, which puts 10,000
+// echoed sessions past the per-process descriptor limit.
+func echoConn(c net.Conn) {
+	buf := make([]byte, 4<<10)
+	io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
 }
 
 // Conns is the number of open connections.
