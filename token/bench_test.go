@@ -118,3 +118,22 @@ func BenchmarkBaselineEd25519Verify(b *testing.B) {
 	}
 	reportOps(b)
 }
+
+// BenchmarkCheckJSON scans the payload of a typical token: the duplicate
+// and spelling checks every Parse makes before decoding.
+func BenchmarkCheckJSON(b *testing.B) {
+	f := getFixture(b)
+	_, p, _ := splitTok(b, func() string {
+		tok, _, err := f.issuer(b, f.ed).Issue(Request{Subject: "alice", Dst: "db2.example.com:23", Proto: ProtoTelnet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tok
+	}())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := checkJSON(p, knownClaims); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

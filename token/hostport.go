@@ -29,7 +29,7 @@ const maxHostPortLen = 300
 //   - the port decimal 1..65535 without leading zeros (023 is refused rather
 //     than guessed to be 23 or 19).
 //
-// Normalising a normalised value returns it unchanged.
+// Normalising a normalised value returns it unchanged, without allocating.
 func NormalizeHostPort(s string) (string, error) {
 	if len(s) > maxHostPortLen {
 		return "", fmt.Errorf("host:port is %d bytes, more than %d", len(s), maxHostPortLen)
@@ -52,11 +52,18 @@ func NormalizeHostPort(s string) (string, error) {
 		if a.Is4In6() {
 			return a.Unmap().String() + ":" + port, nil
 		}
+		var tmp [64]byte
+		if string(a.AppendTo(tmp[:0])) == host {
+			return s, nil // s is "[" + host + "]:" + port
+		}
 		return "[" + a.String() + "]:" + port, nil
 	}
 	h, err := normalizeHost(host)
 	if err != nil {
 		return "", err
+	}
+	if h == host {
+		return s, nil // s is host + ":" + port
 	}
 	return h + ":" + port, nil
 }
@@ -101,6 +108,10 @@ func normalizeHost(host string) (string, error) {
 		a, err := netip.ParseAddr(h)
 		if err != nil || !a.Is4() {
 			return "", fmt.Errorf("%q is not an IPv4 address in dotted-quad form (forms like 127.1, 0x7f.0.0.1, 2130706433 or 0177.0.0.1 are refused)", clip(host))
+		}
+		var tmp [16]byte
+		if string(a.AppendTo(tmp[:0])) == h {
+			return h, nil
 		}
 		return a.String(), nil
 	}

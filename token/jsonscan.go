@@ -4,15 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// member is one top-level member of a JSON object: its name and its raw value.
+// member is one top-level member of a JSON object: its name and its raw
+// value, both as substrings of the scanned text.
 type member struct {
 	name string
-	raw  []byte
+	raw  string
 }
 
 // checkJSON verifies that b is exactly one JSON object, valid UTF-8, with no
@@ -24,124 +26,316 @@ type member struct {
 // it is there.
 //
 // It runs before anything is unmarshalled, so the claims a verifier acts on
-// are the only reading of the payload. json.Valid checks the grammar first;
-// the walk below then only has to find member names. Its verdicts equal
-// those of a json.Decoder token walk (see FuzzCheckJSON, which compares the two).
+// are the only reading of the payload. One pass checks the grammar exactly
+// as json.Valid does (RFC 8259, nesting at most 10000 deep) and finds the
+// member names; a grammar error is reported before a name error. Its
+// verdicts equal those of a json.Decoder token walk, and its grammar those of
+// json.Valid (see FuzzCheckJSON, which compares all three).
 func checkJSON(b []byte, known []string) ([]member, error) {
+	return scanJSON(b, string(b), known, nil)
+}
+
+// scanJSON is checkJSON for a caller that holds the text both as bytes b and
+// as the equal string s: member names and values are substrings of s, so a
+// scan allocates nothing unless a name has escapes, an object has many
+// members or the nesting is deep. Members are appended to out.
+func scanJSON(b []byte, s string, known []string, out []member) ([]member, error) {
+	if len(b) != len(s) {
+		return nil, errors.New("internal error: scanJSON text mismatch")
+	}
 	if !utf8.Valid(b) {
 		return nil, errors.New("not valid UTF-8")
 	}
-	if !json.Valid(b) {
-		return nil, errors.New("not valid JSON")
-	}
-	pos := skipSpace(b, 0)
-	if b[pos] != '{' {
-		return nil, errors.New("not a JSON object")
-	}
 	var (
-		stack     []scanFrame
-		members   []member
-		expectKey bool
-		valStart  = -1 // start of the current top-level member's value
+		frameBuf [8]scanFrame
+		nameBuf  [32]string
+		stack    = frameBuf[:0]
+		names    = nameBuf[:0] // member names of the open objects, innermost last
+		members  = out
+		nameErr  error // the first duplicate or misspelled name, or a top level that is not an object
+		state    = wantValue
+		valStart int // start of the current top-level member's value
 	)
-	endValue := func(end int) {
-		if len(stack) == 1 && valStart >= 0 {
-			members[len(members)-1].raw = trimSpaceRight(b[valStart:end])
-			valStart = -1
-		}
+	pos := skipSpace(b, 0)
+	if pos < len(b) && b[pos] != '{' {
+		nameErr = errors.New("not a JSON object")
 	}
-	for pos < len(b) {
-		switch c := b[pos]; c {
-		case ' ', '\t', '\n', '\r', ':':
-			pos++
-		case ',':
-			endValue(pos)
-			expectKey = stack[len(stack)-1].object
-			pos++
-		case '{', '[':
-			stack = append(stack, scanFrame{object: c == '{'})
-			expectKey = c == '{'
-			pos++
-		case '}', ']':
-			endValue(pos)
-			stack = stack[:len(stack)-1]
-			expectKey = false
-			pos++
-			if len(stack) == 0 {
-				if skipSpace(b, pos) != len(b) {
-					return nil, errors.New("data after the JSON object")
-				}
-				return members, nil
+	for {
+		pos = skipSpace(b, pos)
+		if pos >= len(b) {
+			if state != wantEnd {
+				return nil, errSyntax
 			}
-		case '"':
-			end := stringEnd(b, pos)
-			if expectKey {
-				name, err := decodeString(b[pos:end])
-				if err != nil {
-					return nil, err
-				}
-				if err := stack[len(stack)-1].add(name); err != nil {
-					return nil, err
-				}
-				if len(stack) == 1 {
+			break
+		}
+		c := b[pos]
+		switch state {
+		case wantEnd: // json.Valid refuses data after the value too
+			return nil, errSyntax
+		case wantColon:
+			if c != ':' {
+				return nil, errSyntax
+			}
+			pos++
+			state = wantValue
+			if len(stack) == 1 {
+				valStart = skipSpace(b, pos)
+			}
+			continue
+		case wantKey, wantKeyOrEnd:
+			if c == '}' && state == wantKeyOrEnd {
+				break // closes the object below
+			}
+			if c != '"' {
+				return nil, errSyntax
+			}
+			end, ok := stringEnd(b, pos)
+			if !ok {
+				return nil, errSyntax
+			}
+			name, err := jsonString(s[pos:end])
+			if err != nil {
+				return nil, errSyntax
+			}
+			top := &stack[len(stack)-1]
+			dup := false
+			if names, dup = top.add(names, name); dup && nameErr == nil {
+				nameErr = fmt.Errorf("duplicate member %q", clip(name))
+			}
+			if len(stack) == 1 {
+				if nameErr == nil && !slices.Contains(known, name) {
+					// The known names are distinct under folding, so a
+					// name spelled as one of them folds to no other.
 					for _, k := range known {
-						if k != name && strings.EqualFold(k, name) {
-							return nil, fmt.Errorf("member %q must be spelled %q", clip(name), k)
+						if strings.EqualFold(k, name) {
+							nameErr = fmt.Errorf("member %q must be spelled %q", clip(name), k)
+							break
 						}
 					}
-					members = append(members, member{name: name})
-					valStart = skipSpace(b, skipSpace(b, end)+1) // past the ':'
 				}
-				expectKey = false
+				members = append(members, member{name: name})
 			}
 			pos = end
-		default: // number, true, false, null
-			for pos < len(b) && !isDelim(b[pos]) {
-				pos++
+			state = wantColon
+			continue
+		case wantCommaOrEnd:
+			if len(stack) == 1 && stack[0].object {
+				members[len(members)-1].raw = s[valStart:trimSpaceRight(b, pos)]
 			}
+			if c == ',' {
+				pos++
+				if stack[len(stack)-1].object {
+					state = wantKey
+				} else {
+					state = wantValue
+				}
+				continue
+			}
+		case wantValue, wantValueOrEnd:
+			if c == ']' && state == wantValueOrEnd {
+				break // closes the array below
+			}
+			switch {
+			case c == '{' || c == '[':
+				if len(stack) == maxJSONDepth {
+					return nil, errSyntax
+				}
+				stack = append(stack, scanFrame{object: c == '{', first: len(names)})
+				pos++
+				if c == '{' {
+					state = wantKeyOrEnd
+				} else {
+					state = wantValueOrEnd
+				}
+				continue
+			case c == '"':
+				end, ok := stringEnd(b, pos)
+				if !ok {
+					return nil, errSyntax
+				}
+				pos = end
+			case c == '-' || c >= '0' && c <= '9':
+				end, ok := numberEnd(b, pos)
+				if !ok {
+					return nil, errSyntax
+				}
+				pos = end
+			case c == 't' && strings.HasPrefix(s[pos:], "true"):
+				pos += 4
+			case c == 'f' && strings.HasPrefix(s[pos:], "false"):
+				pos += 5
+			case c == 'n' && strings.HasPrefix(s[pos:], "null"):
+				pos += 4
+			default:
+				return nil, errSyntax
+			}
+			state = afterValue(stack)
+			continue
 		}
+		// c closes the innermost object or array, if it is the right one.
+		if len(stack) == 0 || c != stack[len(stack)-1].closer() {
+			return nil, errSyntax
+		}
+		names = names[:stack[len(stack)-1].first]
+		stack = stack[:len(stack)-1]
+		pos++
+		state = afterValue(stack)
 	}
-	return nil, errors.New("unterminated JSON object")
+	if nameErr != nil {
+		return nil, nameErr
+	}
+	return members, nil
 }
 
-// scanFrame is one open object or array of checkJSON's walk.
-// strings.EqualFold is equality under Unicode simple case folding, the
-// relation foldName canonicalises: small objects compare names pairwise
-// without allocating, large ones switch to a map of folded names.
+// errSyntax is what scanJSON returns for text that json.Valid refuses.
+var errSyntax = errors.New("not valid JSON")
+
+// maxJSONDepth is encoding/json's limit on nesting, which json.Valid applies.
+const maxJSONDepth = 10000
+
+// What scanJSON's walk expects next.
+const (
+	wantValue      = iota // a value
+	wantValueOrEnd        // a value or ']' (just after '[')
+	wantKey               // a member name (after ',' in an object)
+	wantKeyOrEnd          // a member name or '}' (just after '{')
+	wantColon             // ':' after a member name
+	wantCommaOrEnd        // ',' or the end of the innermost object or array
+	wantEnd               // nothing: the top-level value is complete
+)
+
+func afterValue(stack []scanFrame) int {
+	if len(stack) == 0 {
+		return wantEnd
+	}
+	return wantCommaOrEnd
+}
+
+// scanFrame is one open object or array of scanJSON's walk. The member names
+// of an object are names[first:] while it has few; strings.EqualFold is
+// equality under Unicode simple case folding, the relation foldName
+// canonicalises: small objects compare names pairwise without allocating,
+// large ones switch to a map of folded names.
 type scanFrame struct {
 	object bool
-	names  []string            // member names as written, while few
+	first  int                 // index in names of this object's first member name
 	set    map[string]struct{} // folded names, once many
 }
 
-func (f *scanFrame) add(name string) error {
-	dup := false
+func (f *scanFrame) closer() byte {
+	if f.object {
+		return '}'
+	}
+	return ']'
+}
+
+// add records name as a member of f, whose names so far are names[f.first:]
+// (or f.set), and returns names, extended by name unless f uses its set, and
+// whether name duplicates an earlier one.
+func (f *scanFrame) add(names []string, name string) ([]string, bool) {
 	if f.set != nil {
-		_, dup = f.set[foldName(name)]
-	} else {
-		for _, x := range f.names {
-			if strings.EqualFold(x, name) {
-				dup = true
-				break
+		k := foldName(name)
+		_, dup := f.set[k]
+		f.set[k] = struct{}{}
+		return names, dup
+	}
+	for _, x := range names[f.first:] {
+		if strings.EqualFold(x, name) {
+			return names, true
+		}
+	}
+	if len(names)-f.first < 16 {
+		return append(names, name), false
+	}
+	f.set = make(map[string]struct{}, 32)
+	for _, x := range names[f.first:] {
+		f.set[foldName(x)] = struct{}{}
+	}
+	f.set[foldName(name)] = struct{}{}
+	return names, false
+}
+
+// stringEnd returns the index just past the JSON string at b[i] ('"'), and
+// whether it is valid: no control characters, and only the escapes \" \\
+// \/ \b \f \n \r \t and \u with four hex digits.
+func stringEnd(b []byte, i int) (int, bool) {
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return 0, false
+		case c == '\\':
+			i++
+			if i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) {
+					return 0, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						return 0, false
+					}
+				}
+				i += 4
+			default:
+				return 0, false
 			}
 		}
 	}
-	if dup {
-		return fmt.Errorf("duplicate member %q", clip(name))
+	return 0, false
+}
+
+// numberEnd returns the index just past the number at b[i], and whether it
+// is -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
+func numberEnd(b []byte, i int) (int, bool) {
+	if b[i] == '-' {
+		i++
 	}
-	if f.set == nil && len(f.names) < 16 {
-		f.names = append(f.names, name)
-		return nil
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(b, i)
+	default:
+		return 0, false
 	}
-	if f.set == nil {
-		f.set = make(map[string]struct{}, 32)
-		for _, x := range f.names {
-			f.set[foldName(x)] = struct{}{}
+	if i < len(b) && b[i] == '.' {
+		if i+1 >= len(b) || b[i+1] < '0' || b[i+1] > '9' {
+			return 0, false
 		}
-		f.names = nil
+		i = digits(b, i+1)
 	}
-	f.set[foldName(name)] = struct{}{}
-	return nil
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return 0, false
+		}
+		i = digits(b, i)
+	}
+	return i, true
+}
+
+// trimSpaceRight returns end moved left past the white space before it.
+func trimSpaceRight(b []byte, end int) int {
+	for end > 0 && (b[end-1] == ' ' || b[end-1] == '\t' || b[end-1] == '\n' || b[end-1] == '\r') {
+		end--
+	}
+	return end
+}
+
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func skipSpace(b []byte, i int) int {
@@ -151,42 +345,19 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-func trimSpaceRight(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
+// jsonString decodes a quoted JSON string (with its quotes) that is valid
+// JSON in valid UTF-8. Without escapes that is the text between the quotes,
+// returned without copying.
+func jsonString(q string) (string, error) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return "", errors.New("not a JSON string")
 	}
-	return b
-}
-
-func isDelim(c byte) bool {
-	return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
-}
-
-// stringEnd returns the index just past the JSON string starting at b[i]
-// (b is valid JSON, so the string is terminated).
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
+	if strings.IndexByte(q, '\\') < 0 {
+		return q[1 : len(q)-1], nil
 	}
-	return len(b)
-}
-
-// decodeString decodes a quoted JSON string (with its quotes).
-func decodeString(q []byte) (string, error) {
-	in := q[1 : len(q)-1]
-	for _, c := range in {
-		if c == '\\' {
-			var s string
-			err := json.Unmarshal(q, &s)
-			return s, err
-		}
-	}
-	return string(in), nil
+	var s string
+	err := json.Unmarshal([]byte(q), &s)
+	return s, err
 }
 
 // foldName maps s to a canonical representative of its case-folding class:

@@ -87,6 +87,12 @@ var checkJSONCases = []string{
 	`{"a":"\"b\":1","b":2}`, `{"d\u0073t":1,"dst":2}`, `{"a\\":1,"a":2}`, `{"a":1}{}`, `{"a":1}x`, `[]`, `"x"`,
 	`{"a":1,}`, `{"a"}`, `{"DST":1}`, `{"Dst":1}`, `{"x":[1,2,[3,{"y":null}]],"z":true}`, `{"a":-1.5e3,"b":false}`,
 	"{\"a\":\"\xff\"}", `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"a":18}`,
+	// Grammar edges, which must match json.Valid.
+	``, ` `, `{`, `}`, `{"a":}`, `{"a" 1}`, `{"a":1 "b":2}`, `{,}`, `{"a":1,,"b":2}`, `{"a":[1,]}`, `{"a":[,1]}`, `{"a":[1 2]}`,
+	`{"a":-}`, `{"a":-0}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":1e+}`, `{"a":1E+2}`, `{"a":-1.0e-0}`, `{"a":+1}`,
+	`{"a":tru}`, `{"a":nul}`, `{"a":truex}`, `{"a":True}`, `{"a":null}`, `{"a":"\u12G4"}`, `{"a":"\u12"}`, `{"a":"\x"}`, `{"a":"\/\b\f\n\r\t"}`,
+	"{\"a\":\"\t\"}", "{\"a\":\"\x7f\"}", "\t{\r\n\"a\" :\n1 }\n", "{\"a\":1}\x00", `{"a":"\"}`, `{"a\u0000":1}`, `{"\u212a":1,"k":2}`,
+	`{"a":{"b":{"c":[[[]]]}},"b":[{},{"a":1,"A":1}]}`, `["not", "an", {"object":1,"object":2}]`, `{"a":1}  `, `{"a":"é","é":"a","É":1}`,
 }
 
 func TestCheckJSONAgreesWithReference(t *testing.T) {
@@ -94,7 +100,25 @@ func TestCheckJSONAgreesWithReference(t *testing.T) {
 		_, got := checkJSON([]byte(c), knownClaims)
 		want := checkJSONReference([]byte(c), knownClaims)
 		if (got == nil) != (want == nil) {
-			t.Errorf("%s: checkJSON = %v, reference = %v", c, got, want)
+			t.Errorf("%q: checkJSON = %v, reference = %v", c, got, want)
+		}
+		if syntax := got != nil && got.Error() == "not valid JSON"; syntax != (utf8.Valid([]byte(c)) && !json.Valid([]byte(c))) {
+			t.Errorf("%q: checkJSON = %v, json.Valid = %v", c, got, json.Valid([]byte(c)))
+		}
+	}
+}
+
+// The walk nests as deep as json.Valid allows, and no deeper.
+func TestCheckJSONDepthLikeValid(t *testing.T) {
+	for _, depth := range []int{maxJSONDepth - 1, maxJSONDepth, maxJSONDepth + 1} {
+		for _, open := range []string{"[", `{"a":`} {
+			close := map[string]string{"[": "]", `{"a":`: "}"}[open]
+			// The top level is an object: {"x": <depth-1 levels> }.
+			c := []byte(`{"x":` + strings.Repeat(open, depth-1) + "1" + strings.Repeat(close, depth-1) + "}")
+			_, err := checkJSON(c, nil)
+			if (err == nil) != json.Valid(c) {
+				t.Errorf("depth %d of %s: checkJSON = %v, json.Valid = %v", depth, open, err, json.Valid(c))
+			}
 		}
 	}
 }
@@ -104,12 +128,12 @@ func TestCheckJSONMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []member{{"alg", []byte(`"ES256"`)}, {"x", []byte(`{"a":[1,{"b":2}]}`)}, {"n", []byte(`12`)}}
+	want := []member{{"alg", `"ES256"`}, {"x", `{"a":[1,{"b":2}]}`}, {"n", `12`}}
 	if len(ms) != len(want) {
 		t.Fatalf("members = %q", ms)
 	}
 	for i := range ms {
-		if ms[i].name != want[i].name || string(ms[i].raw) != string(want[i].raw) {
+		if ms[i].name != want[i].name || ms[i].raw != want[i].raw {
 			t.Errorf("member %d = %s %s, want %s %s", i, ms[i].name, ms[i].raw, want[i].name, want[i].raw)
 		}
 	}
@@ -125,8 +149,11 @@ func FuzzCheckJSON(f *testing.F) {
 		if (got == nil) != (want == nil) {
 			t.Fatalf("%q: checkJSON = %v, reference = %v", b, got, want)
 		}
+		if syntax := got != nil && got.Error() == "not valid JSON"; syntax != (utf8.Valid(b) && !json.Valid(b)) {
+			t.Fatalf("%q: checkJSON = %v, json.Valid = %v", b, got, json.Valid(b))
+		}
 		for _, m := range ms {
-			if !json.Valid(m.raw) {
+			if !json.Valid([]byte(m.raw)) {
 				t.Fatalf("%q: member %q has raw value %q, not JSON", b, m.name, m.raw)
 			}
 		}
@@ -147,4 +174,18 @@ func FuzzFoldName(f *testing.F) {
 			t.Fatalf("foldName and EqualFold disagree on %q, %q", a, b)
 		}
 	})
+}
+
+// scanJSON skips the spelling check for a name spelled exactly as a known
+// one, which is sound only while no two known names fold to each other.
+func TestKnownNamesAreFoldDistinct(t *testing.T) {
+	for _, known := range [][]string{knownClaims, knownHeaders, jwkMembers} {
+		for i, a := range known {
+			for _, b := range known[i+1:] {
+				if strings.EqualFold(a, b) {
+					t.Errorf("known names %q and %q are equal under case folding", a, b)
+				}
+			}
+		}
+	}
 }

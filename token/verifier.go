@@ -181,23 +181,33 @@ func (v *Verifier) Parse(tok string) (*Claims, error) {
 	if !ok1 || !ok2 || strings.IndexByte(s64, '.') >= 0 {
 		return nil, fail(CodeMalformed, "a token has three dot-separated parts (JWS compact serialisation)", nil)
 	}
-	hdrJSON, err := b64Strict.DecodeString(h64)
+	// One buffer holds the three decoded segments, and one string copy of
+	// header and payload backs every member name and value the scans return.
+	tb := []byte(tok)
+	h64b, p64b, s64b := tb[:len(h64)], tb[len(h64)+1:len(h64)+1+len(p64)], tb[len(tok)-len(s64):]
+	buf := make([]byte, b64Strict.DecodedLen(len(h64))+b64Strict.DecodedLen(len(p64))+b64Strict.DecodedLen(len(s64)))
+	hn, err := b64Strict.Decode(buf, h64b)
 	if err != nil {
 		return nil, fail(CodeMalformed, "header is not unpadded base64url", err)
 	}
-	payJSON, err := b64Strict.DecodeString(p64)
+	pn, err := b64Strict.Decode(buf[hn:], p64b)
 	if err != nil {
 		return nil, fail(CodeMalformed, "payload is not unpadded base64url", err)
 	}
-	sig, err := b64Strict.DecodeString(s64)
+	sn, err := b64Strict.Decode(buf[hn+pn:], s64b)
 	if err != nil {
 		return nil, fail(CodeMalformed, "signature is not unpadded base64url", err)
 	}
-	hdr, err := checkJSON(hdrJSON, knownHeaders)
+	hdrJSON, payJSON, sig := buf[:hn], buf[hn:hn+pn], buf[hn+pn:hn+pn+sn]
+	text := string(buf[:hn+pn])
+	var hdrBuf [16]member
+	hdr, err := scanJSON(hdrJSON, text[:hn], knownHeaders, hdrBuf[:0])
 	if err != nil {
 		return nil, fail(CodeMalformed, "header: "+err.Error(), err)
 	}
-	if _, err := checkJSON(payJSON, knownClaims); err != nil {
+	var payBuf [24]member
+	pay, err := scanJSON(payJSON, text[hn:], knownClaims, payBuf[:0])
+	if err != nil {
 		return nil, fail(CodeMalformed, "payload: "+err.Error(), err)
 	}
 	kid, alg, ferr := v.checkHeader(hdr)
@@ -215,8 +225,20 @@ func (v *Verifier) Parse(tok string) (*Claims, error) {
 		return nil, fail(CodeSignature, "non-canonical ECDSA signature (s in the upper half of the group order)", nil)
 	}
 
-	c := new(Claims)
-	_, err = s.parser.ParseWithClaims(tok, c, func(t *jwt.Token) (any, error) {
+	// The claims are decoded once, from the members the scan found; golang-jwt
+	// checks the signature, then validates these claims, after dec has
+	// confirmed that the payload it decoded is the one they came from.
+	out := new(struct {
+		claims  Claims
+		storage claimsStorage
+		dec     claimsDecoder
+	})
+	c := &out.claims
+	if err := decodeClaims(pay, c, &out.storage); err != nil {
+		return nil, fail(CodeMalformed, "token does not decode: could not JSON decode claim: "+err.Error(), err)
+	}
+	out.dec = claimsDecoder{Claims: c, payload: payJSON}
+	_, err = s.parser.ParseWithClaims(tok, &out.dec, func(t *jwt.Token) (any, error) {
 		if t.Method == nil || t.Method.Alg() != s.alg {
 			return nil, errors.New("alg does not match the signing certificate")
 		}
@@ -225,6 +247,7 @@ func (v *Verifier) Parse(tok string) (*Claims, error) {
 		}
 		return s.key, nil
 	})
+	out.dec.payload = nil
 	now := v.now()
 	verified := err == nil || errors.Is(err, jwt.ErrTokenInvalidClaims)
 	if verified && v.clockSkew != nil && c.IssuedAt != nil {
@@ -242,19 +265,15 @@ func (v *Verifier) Parse(tok string) (*Claims, error) {
 // checkHeader applies the header rules that need no key: alg, crit, typ,
 // no key-carrying members, and the form of kid.
 func (v *Verifier) checkHeader(members []member) (kid, alg string, _ *Error) {
-	hdr := make(map[string][]byte, len(members))
-	for _, m := range members {
-		hdr[m.name] = m.raw
-	}
 	str := func(name string) (string, bool, *Error) {
-		raw, ok := hdr[name]
+		raw, ok := lookup(members, name)
 		if !ok {
 			return "", false, nil
 		}
 		if len(raw) < 2 || raw[0] != '"' {
 			return "", true, fail(CodeMalformed, "header member "+name+" is not a string", nil)
 		}
-		s, err := decodeString(raw)
+		s, err := jsonString(raw)
 		if err != nil {
 			return "", true, fail(CodeMalformed, "header member "+name+" is not a string", err)
 		}
@@ -267,7 +286,7 @@ func (v *Verifier) checkHeader(members []member) (kid, alg string, _ *Error) {
 	if !ok {
 		return "", "", fail(CodeMalformed, "header has no alg", nil)
 	}
-	if _, ok := hdr["crit"]; ok {
+	if _, ok := lookup(members, "crit"); ok {
 		return "", "", fail(CodeMalformed, "header member crit is not supported: termgate tokens use no critical extensions", nil)
 	}
 	if alg != AlgES256 && alg != AlgEdDSA {
@@ -281,7 +300,7 @@ func (v *Verifier) checkHeader(members []member) (kid, alg string, _ *Error) {
 		return "", "", fail(CodeType, fmt.Sprintf("typ is %q, want %q: this is not a termgate authorization token", clip(typ), Type), nil)
 	}
 	for _, m := range []string{"jwk", "jku", "x5c", "x5u"} {
-		if _, ok := hdr[m]; ok {
+		if _, ok := lookup(members, m); ok {
 			return "", "", fail(CodeUntrustedKey, "header member "+m+" is refused: keys come only from the trust store of management signing certificates, selected by kid", nil)
 		}
 	}
@@ -298,6 +317,17 @@ func (v *Verifier) checkHeader(members []member) (kid, alg string, _ *Error) {
 	return kid, alg, nil
 }
 
+// lookup returns the raw value of the member called name. checkJSON has
+// refused duplicate names, so the first match is the only one.
+func lookup(members []member, name string) (string, bool) {
+	for _, m := range members {
+		if m.name == name {
+			return m.raw, true
+		}
+	}
+	return "", false
+}
+
 // wellFormedKID reports whether kid has the form of pki.KID: 43 base64url
 // characters (256 bits).
 func wellFormedKID(kid string) bool {
@@ -310,8 +340,37 @@ func wellFormedKID(kid string) bool {
 			return false
 		}
 	}
-	_, err := b64Strict.DecodeString(kid)
-	return err == nil
+	// 43 characters carry 258 bits: strict decoding also wants the 2 bits
+	// past the 256 to be zero.
+	return b64Value(kid[42])&3 == 0
+}
+
+// b64Value is the value of a base64url character.
+func b64Value(c byte) byte {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return c - 'A'
+	case c >= 'a' && c <= 'z':
+		return c - 'a' + 26
+	case c >= '0' && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	}
+	return 63 // '_'
+}
+
+// errJTILength is why a jti that is not 22 characters is refused.
+var errJTILength = errors.New("jti is not 22 base64url characters")
+
+// checkJTI checks that jti is 16 bytes in strict unpadded base64url.
+func checkJTI(jti string) error {
+	if len(jti) != 22 { // 16 bytes, unpadded
+		return errJTILength
+	}
+	var raw [16]byte
+	_, err := b64Strict.Decode(raw[:], []byte(jti))
+	return err
 }
 
 // signerFor finds kid's certificate in the trust store and checks that it
@@ -425,7 +484,7 @@ func (v *Verifier) checkClaims(c *Claims, now time.Time) *Error {
 	if c.NotBefore != nil && c.NotBefore.After(c.ExpiresAt.Time) {
 		return fail(CodeMalformed, "nbf is after exp", nil)
 	}
-	if raw, err := b64Strict.DecodeString(c.ID); err != nil || len(raw) != 16 {
+	if err := checkJTI(c.ID); err != nil {
 		return fail(CodeMalformed, "jti must be 128 random bits in base64url", err)
 	}
 	if n, err := NormalizeHostPort(c.Dst); err != nil || n != c.Dst {
