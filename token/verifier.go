@@ -448,8 +448,16 @@ func (v *Verifier) mapError(err error, c *Claims, s *signer, now time.Time) *Err
 		return fail(CodeMalformed, "a required claim is missing: "+err.Error(), err)
 	case errors.Is(err, jwt.ErrTokenExpired):
 		by := ceilSeconds(now.Sub(c.ExpiresAt.Time))
-		return fail(CodeExpired, fmt.Sprintf("token expired %d s ago, beyond the %d s leeway: request a new one (if it was just issued, the issuer's clock is behind)",
-			by, int64(v.leeway/time.Second)), err)
+		reason := fmt.Sprintf("token expired %d s ago, beyond the %d s leeway: request a new one", by, int64(v.leeway/time.Second))
+		if c.IssuedAt != nil {
+			// A token that was just issued and is already expired says
+			// how far behind its issuer's clock is: by its age.
+			reason += fmt.Sprintf(" (if it was just issued, the clock of issuer %q is behind by %d s; synchronise the clocks (NTP))",
+				clip(c.Issuer), ceilSeconds(now.Sub(c.IssuedAt.Time)))
+		} else {
+			reason += " (if it was just issued, the issuer's clock is behind)"
+		}
+		return fail(CodeExpired, reason, err)
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		start := c.IssuedAt
 		if c.NotBefore != nil && (start == nil || c.NotBefore.After(start.Time)) {
