@@ -39,7 +39,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 
 .PHONY: soak
 soak: peers ## long load run: 10,000 sessions for 10 minutes
-	TERMGATE_SOAK=1 $(GO) test -run 'Soak' -count=1 -timeout 30m ./integration/...
+	TERMGATE_SOAK=1 $(GO) test -v -run 'Soak' -count=1 -timeout 30m ./integration/...
 
 .PHONY: lint
 lint: ## staticcheck (pinned through the go.mod tool directive)
