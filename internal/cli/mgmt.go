@@ -332,9 +332,19 @@ func newMgmtRestoreCmd(g *Globals, f *mgmtFlags) *cobra.Command {
 }
 
 func newMgmtEnrollCodeCmd(g *Globals, f *mgmtFlags) *cobra.Command {
+	return newMgmtCodeCmd(g, f, "enroll-code", "Create a one-time proxy enrollment code (valid 1 h)",
+		(*mgmt.Server).CreateEnrollCode, (*mgmt.Client).CreateEnrollCode)
+}
+
+// newMgmtCodeCmd is a command that creates a one-time code, on the local
+// data directory when the server is stopped or through the running server,
+// and prints it (its expiry goes to stderr, so scripts can capture the code).
+func newMgmtCodeCmd(g *Globals, f *mgmtFlags, use, short string,
+	local func(*mgmt.Server, context.Context) (string, time.Time, error),
+	remote func(*mgmt.Client, context.Context) (string, time.Time, error)) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "enroll-code",
-		Short: "Create a one-time proxy enrollment code (valid 1 h)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var (
@@ -342,10 +352,10 @@ func newMgmtEnrollCodeCmd(g *Globals, f *mgmtFlags) *cobra.Command {
 				exp  time.Time
 			)
 			err := withMgmt(cmd.Context(), g, f, func(s *mgmt.Server) (err error) {
-				code, exp, err = s.CreateEnrollCode(mgmt.WithActor(cmd.Context(), "cli"))
+				code, exp, err = local(s, mgmt.WithActor(cmd.Context(), "cli"))
 				return err
 			}, func(c *mgmt.Client) (err error) {
-				code, exp, err = c.CreateEnrollCode(cmd.Context())
+				code, exp, err = remote(c, cmd.Context())
 				return err
 			})
 			if err != nil {
@@ -497,32 +507,8 @@ func mgmtNewPassword(g *Globals) (string, error) {
 }
 
 func newMgmtJoinCodeCmd(g *Globals, f *mgmtFlags) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "join-code",
-		Short: "Create a one-time code for a new node to join this master's replication group (valid 1 h)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var (
-				code string
-				exp  time.Time
-			)
-			err := withMgmt(cmd.Context(), g, f, func(s *mgmt.Server) (err error) {
-				code, exp, err = s.CreateJoinCode(mgmt.WithActor(cmd.Context(), "cli"))
-				return err
-			}, func(c *mgmt.Client) (err error) {
-				code, exp, err = c.CreateJoinCode(cmd.Context())
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(g.Stdout, code)
-			fmt.Fprintf(g.Stderr, "single use, expires %s\n", exp.Local().Format(time.RFC3339))
-			return nil
-		},
-	}
-	f.registerRemote(cmd)
-	return cmd
+	return newMgmtCodeCmd(g, f, "join-code", "Create a one-time code for a new node to join this master's replication group (valid 1 h)",
+		(*mgmt.Server).CreateJoinCode, (*mgmt.Client).CreateJoinCode)
 }
 
 func newMgmtJoinCmd(g *Globals, f *mgmtFlags) *cobra.Command {
