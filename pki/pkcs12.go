@@ -105,6 +105,9 @@ func pkcs12Error(err error) error {
 // that directly follows the salt (an OCTET STRING, or an AlgorithmIdentifier
 // SEQUENCE for PBKDF2's "otherSource") in one SEQUENCE; the walk also looks
 // inside OCTET STRINGs that hold DER (the unencrypted safe contents and bags).
+// errTooManyIterations marks a key-derivation iteration count over MaxPKCS12Iterations.
+var errTooManyIterations = errors.New("too many key-derivation iterations")
+
 func checkPKCS12(data []byte) error {
 	if len(data) > MaxPKCS12Size {
 		return fmt.Errorf("pkcs12: file is %d bytes, more than the %d allowed", len(data), MaxPKCS12Size)
@@ -127,9 +130,14 @@ func walkDER(v asn1.RawValue, depth int) error {
 	if v.Class == asn1.ClassUniversal && v.Tag == asn1.TagOctetString && !v.IsCompound {
 		// An OCTET STRING that is exactly one DER value is walked too; one
 		// that is not (ciphertext, key material) is opaque.
+		// Ciphertext can look like the start of a DER value by chance, so
+		// a walk that then fails means the string was opaque after all;
+		// only a finding about iterations is reported from inside it.
 		var inner asn1.RawValue
 		if rest, err := asn1.Unmarshal(v.Bytes, &inner); err == nil && len(rest) == 0 && inner.IsCompound {
-			return walkDER(inner, depth+1)
+			if err := walkDER(inner, depth+1); errors.Is(err, errTooManyIterations) {
+				return err
+			}
 		}
 		return nil
 	}
@@ -153,7 +161,7 @@ func walkDER(v asn1.RawValue, depth int) error {
 			if p.Class == asn1.ClassUniversal && (p.Tag == asn1.TagOctetString || p.Tag == asn1.TagSequence) {
 				n := new(big.Int).SetBytes(c.Bytes)
 				if len(c.Bytes) > 0 && c.Bytes[0]&0x80 == 0 && n.Cmp(big.NewInt(MaxPKCS12Iterations)) > 0 {
-					return fmt.Errorf("pkcs12: key derivation asks for %s iterations, more than the %d allowed", n, MaxPKCS12Iterations)
+					return fmt.Errorf("pkcs12: key derivation asks for %s iterations, more than the %d allowed: %w", n, MaxPKCS12Iterations, errTooManyIterations)
 				}
 			}
 		}
