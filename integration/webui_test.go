@@ -121,7 +121,7 @@ type webBrowser struct {
 func newWebBrowser(t *testing.T, chrome, certutil, caFile string) *webBrowser {
 	// Not t.TempDir: Chromium's helper processes may still write into
 	// these for a moment after the browser has closed.
-	home, profile := webTempDir(t, "tg-chrome-home-"), webTempDir(t, "tg-chrome-profile-")
+	home, profile := testpeer.TempDir(t, "tg-chrome-home-"), testpeer.TempDir(t, "tg-chrome-profile-")
 	nssdb := filepath.Join(home, ".pki", "nssdb")
 	if err := os.MkdirAll(nssdb, 0o700); err != nil {
 		t.Fatal(err)
@@ -179,25 +179,6 @@ func newWebBrowser(t *testing.T, chrome, certutil, caFile string) *webBrowser {
 	}
 	t.Logf("screenshots in %s", b.shots)
 	return b
-}
-
-// webTempDir is a temporary directory removed at the end of the test,
-// retrying for a few seconds while another process still writes into it.
-func webTempDir(t *testing.T, pattern string) string {
-	d, err := os.MkdirTemp("", pattern)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		var err error
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if err = os.RemoveAll(d); err == nil {
-				return
-			}
-		}
-		t.Logf("remove %s: %v", d, err)
-	})
-	return d
 }
 
 func webArtifactDir(t *testing.T) string {

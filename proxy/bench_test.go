@@ -14,30 +14,10 @@ import (
 // sinkHost reads and discards everything; each connection first answers one
 // byte so set-up benchmarks see a full round trip.
 func sinkHost(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.Write([]byte{1})
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return tcpServer(b, func(c net.Conn) {
+		c.Write([]byte{1})
+		io.Copy(io.Discard, c)
+	})
 }
 
 // plainRelay is the baseline: crypto/tls in front, io.Copy both ways to a

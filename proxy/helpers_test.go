@@ -175,6 +175,16 @@ func startServer(t testing.TB, mutate func(*Config)) *testServer {
 // echoServer echoes every connection; it returns its address.
 func echoServer(t testing.TB) string {
 	t.Helper()
+	return tcpServer(t, func(c net.Conn) {
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+	})
+}
+
+// tcpServer serves every connection with handle (then closes it) until the
+// test ends, and waits for its goroutines; it returns its address.
+func tcpServer(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -193,8 +203,7 @@ func echoServer(t testing.TB) string {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
+				handle(c)
 			}()
 		}
 	}()

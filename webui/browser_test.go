@@ -298,7 +298,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("ignore-certificate-errors", true), // the test servers' certificates are self-signed
-		chromedp.UserDataDir(browserProfileDir(t)),
+		chromedp.UserDataDir(testpeer.TempDir(t, "termgate-chromium-")),
 		chromedp.WindowSize(1366, 900),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -486,24 +486,4 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", shots)
-}
-
-// browserProfileDir is the browser's profile directory, removed at the end
-// of the test; Chromium's helper processes may still write into it for a
-// moment after the browser stops, so removal is retried.
-func browserProfileDir(t *testing.T) string {
-	d, err := os.MkdirTemp("", "termgate-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		var err error
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if err = os.RemoveAll(d); err == nil {
-				return
-			}
-		}
-		t.Logf("remove %s: %v", d, err)
-	})
-	return d
 }

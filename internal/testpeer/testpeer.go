@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // InstallHint is the command that installs every peer the test suite uses.
@@ -36,4 +37,26 @@ func Require(t testing.TB, bin, debianPkg string) string {
 	}
 	t.Skipf("%s not installed; to run this test: apt-get install -y %s", bin, debianPkg)
 	return ""
+}
+
+// TempDir is a temporary directory for an external program (a browser
+// profile, say), removed at the end of the test. Removal is retried for a
+// few seconds, because helper processes of the program may still write
+// into it just after it stopped.
+func TempDir(t testing.TB, pattern string) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if err = os.RemoveAll(d); err == nil {
+				return
+			}
+		}
+		t.Logf("remove %s: %v", d, err)
+	})
+	return d
 }
