@@ -9,14 +9,16 @@
 // result to a callback, so that the caller's goroutine (often one whose
 // stack grew during a TLS handshake) can end while the session lasts.
 //
-// An idle session costs two small goroutines and no buffer. Each direction
-// waits for its source to become readable without holding a buffer when
-// the source is a TCP socket, or a connection over one that tells which
-// (a *tls.Conn, or anything with a NetConn method, see Side); it takes a
-// pooled 32 KiB buffer only while data moves and gives it back when the
-// data stops. Other sources are read through a small buffer first, as
-// before. When both ends are *net.TCPConn the copy uses the kernel's
-// splice path.
+// An idle session holds no goroutine and no buffer when its sources are TCP
+// sockets, or connections over one that tell which (a *tls.Conn, or
+// anything with a NetConn method, see Side): on Linux each idle direction
+// is one entry in an epoll instance shared by the process, and a goroutine
+// is started for it when its socket becomes readable (elsewhere each idle
+// direction waits on a small goroutine of its own). A direction takes a
+// pooled 32 KiB buffer only while data moves, moves up to a 256 KiB one
+// during a sustained transfer, and gives it back when the data stops.
+// Other sources are read through a small buffer first. When both ends are
+// *net.TCPConn the copy uses the kernel's splice path.
 package relay
 
 import (
@@ -38,6 +40,17 @@ const DefaultIdleTimeout = 30 * time.Minute
 // BufferSize is the size of the pooled buffers used while data moves.
 const BufferSize = 32 << 10
 
+// bulkSize is the buffer of a sustained transfer: a direction whose reads
+// keep filling BufferSize moves up to it, which cuts the number of system
+// calls (and, through TLS, of record writes) per byte. At most maxBulk are
+// in use at a time, so that many concurrent transfers cannot make the
+// relay's memory grow without bound; beyond that they keep BufferSize.
+const (
+	bulkSize  = 256 << 10
+	bulkAfter = 4 // full reads in a row before moving up
+	maxBulk   = 64
+)
+
 // smallSize is the first-read buffer that an idle direction holds when its
 // source cannot be waited on without a buffer.
 const smallSize = 2 << 10
@@ -52,7 +65,11 @@ const smallRead = 1 << 10
 // direction that receives nothing for this long gives it back.
 const flowPause = 100 * time.Millisecond
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
+var (
+	bufPool  = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
+	bulkPool = sync.Pool{New: func() any { b := make([]byte, bulkSize); return &b }}
+	bulkUsed atomic.Int32
+)
 
 // Config bounds a relay. The zero value applies DefaultIdleTimeout and no
 // maximum duration.
@@ -126,6 +143,8 @@ func Start(ctx context.Context, client, host Side, cfg Config, done func(Result)
 	s := &session{idle: idle, start: time.Now(), client: client.Conn, host: host.Conn, done: done}
 	s.last.Store(s.start.UnixNano())
 	s.running.Store(2)
+	s.dirs[0] = dir{session: s, dst: host.Conn, src: client, srcReason: ReasonClientError, dstReason: ReasonHostError, count: &s.in}
+	s.dirs[1] = dir{session: s, dst: client.Conn, src: host, srcReason: ReasonHostError, dstReason: ReasonClientError, count: &s.out}
 	s.stopCtx = context.AfterFunc(ctx, func() { s.end(ReasonCanceled, context.Cause(ctx)) })
 	if cfg.MaxDuration > 0 {
 		s.maxTimer = time.AfterFunc(cfg.MaxDuration, func() { s.end(ReasonMaxDuration, nil) })
@@ -135,8 +154,25 @@ func Start(ctx context.Context, client, host Side, cfg Config, done func(Result)
 		s.watchdog = time.AfterFunc(idle, s.checkIdle)
 		s.mu.Unlock()
 	}
-	go s.direction(host.Conn, client, ReasonClientError, ReasonHostError, &s.in)
-	go s.direction(client.Conn, host, ReasonHostError, ReasonClientError, &s.out)
+	go s.direction(&s.dirs[0])
+	go s.direction(&s.dirs[1])
+}
+
+// dir is one direction of a session: what it copies from and to, and its
+// place on the shared poller while it is parked there.
+type dir struct {
+	session              *session
+	dst                  net.Conn
+	src                  Side
+	srcReason, dstReason Reason
+	count                *atomic.Int64
+
+	sock    syscall.RawConn // the socket under src, when it can be waited on
+	layered bool            // src is not sock itself (see socketOf)
+
+	// guarded by the poller's lock
+	registered bool   // sock is in the poller's epoll set
+	key        uint64 // non-zero while parked
 }
 
 // session is one relay in progress.
@@ -148,6 +184,7 @@ type session struct {
 	in, out atomic.Int64
 
 	client, host net.Conn
+	dirs         [2]dir
 	done         func(Result)
 	stopCtx      func() bool
 	maxTimer     *time.Timer
@@ -163,12 +200,19 @@ type session struct {
 func (s *session) touch() { s.last.Store(time.Now().UnixNano()) }
 
 // end records why the session ends (the first call wins) and closes both
-// connections, which ends both directions.
+// connections, which ends both directions: one that is running sees its
+// reads or writes fail; one parked on the poller (whose closed socket
+// leaves the epoll set without an event) is resumed here.
 func (s *session) end(r Reason, err error) {
 	s.endOnce.Do(func() {
 		s.reason, s.endErr = r, err
 		s.client.Close()
 		s.host.Close()
+		for i := range s.dirs {
+			if d := &s.dirs[i]; sharedPoller.unpark(d) {
+				go s.resume(d)
+			}
+		}
 	})
 }
 
@@ -186,10 +230,26 @@ func (s *session) checkIdle() {
 	s.watchdog.Reset(left)
 }
 
-// direction copies src to dst and, if it is the last direction to finish,
-// ends the session and reports it.
-func (s *session) direction(dst net.Conn, src Side, srcReason, dstReason Reason, count *atomic.Int64) {
-	r, err := s.pipe(dst, src, srcReason, dstReason, count)
+// direction copies d.src to d.dst until it ends or parks on the poller.
+func (s *session) direction(d *dir) {
+	r, err, parked := s.pipe(d)
+	if !parked {
+		s.finish(r, err)
+	}
+}
+
+// resume continues a parked direction whose socket became readable (or
+// whose session ended).
+func (s *session) resume(d *dir) {
+	r, err, parked := s.copyWaiting(d, true)
+	if !parked {
+		s.finish(r, err)
+	}
+}
+
+// finish ends a direction that stopped for reason r (empty at end of
+// stream) and, if it is the last one, ends the session and reports it.
+func (s *session) finish(r Reason, err error) {
 	if r != "" {
 		s.end(r, err)
 	}
@@ -210,40 +270,45 @@ func (s *session) direction(dst net.Conn, src Side, srcReason, dstReason Reason,
 	s.done(Result{BytesIn: s.in.Load(), BytesOut: s.out.Load(), Duration: time.Since(s.start), Reason: s.reason, Err: s.endErr})
 }
 
-// pipe copies src to dst, adding what it wrote to count. On EOF it
+// pipe copies d.src to d.dst, adding what it wrote to d.count. On EOF it
 // half-closes dst and returns an empty reason; otherwise it returns why the
 // session must end: srcReason when reading failed, dstReason when writing
-// failed.
-func (s *session) pipe(dst net.Conn, src Side, srcReason, dstReason Reason, count *atomic.Int64) (Reason, error) {
-	if len(src.Buffered) > 0 {
+// failed. parked reports that the direction waits on the poller instead
+// and will be resumed.
+func (s *session) pipe(d *dir) (r Reason, err error, parked bool) {
+	if b := d.src.Buffered; len(b) > 0 {
 		s.touch()
-		if _, err := dst.Write(src.Buffered); err != nil {
-			return dstReason, err
+		if _, err := d.dst.Write(b); err != nil {
+			return d.dstReason, err, false
 		}
-		count.Add(int64(len(src.Buffered)))
+		d.count.Add(int64(len(b)))
 	}
-	var (
-		readErr bool
-		err     error
-	)
-	dt, dok := dst.(*net.TCPConn)
-	st, sok := src.Conn.(*net.TCPConn)
-	switch sock, layered := socketOf(src.Conn); {
+	var readErr bool
+	dt, dok := d.dst.(*net.TCPConn)
+	st, sok := d.src.Conn.(*net.TCPConn)
+	switch d.sock, d.layered = socketOf(d.src.Conn); {
 	case dok && sok:
-		readErr, err = s.splice(dt, st, count)
-	case sock != nil && canWait:
-		readErr, err = s.copyWaiting(dst, src.Conn, sock, layered, count)
+		readErr, err = s.splice(dt, st, d.count)
+	case d.sock != nil && canWait:
+		return s.copyWaiting(d, false)
 	default:
-		readErr, err = s.copyBuffered(dst, src.Conn, count)
+		readErr, err = s.copyBuffered(d.dst, d.src.Conn, d.count)
 	}
-	if err == nil {
-		closeWrite(dst)
-		return "", nil
+	return d.outcome(readErr, err), err, false
+}
+
+// outcome turns how a copy ended into the direction's end reason,
+// half-closing dst at end of stream.
+func (d *dir) outcome(readErr bool, err error) Reason {
+	switch {
+	case err == nil:
+		closeWrite(d.dst)
+		return ""
+	case readErr:
+		return d.srcReason
+	default:
+		return d.dstReason
 	}
-	if readErr {
-		return srcReason, err
-	}
-	return dstReason, err
 }
 
 // socketOf finds the TCP socket that reading c reads next: c itself, or
@@ -297,27 +362,43 @@ func (s *session) splice(dst, src *net.TCPConn, count *atomic.Int64) (bool, erro
 
 // copyWaiting is the loop of a source over a socket: wait, holding no
 // buffer, until the socket is readable; then copy a burst into a pooled
-// buffer. Each burst runs on a goroutine of its own: decrypting and
-// encrypting TLS records needs a deep stack, which a goroutine keeps once
-// grown, so the goroutine that waits (for as long as the session is idle)
-// never does that work and keeps the smallest stack.
-func (s *session) copyWaiting(dst, src net.Conn, sock syscall.RawConn, layered bool, count *atomic.Int64) (bool, error) {
+// buffer. Where the shared poller works the wait is a parked entry there
+// (parked is then true and the goroutine ends; resume continues with
+// woken set). Elsewhere the goroutine waits itself, and each burst runs
+// on a goroutine of its own: decrypting and encrypting TLS records needs
+// a deep stack, which a goroutine keeps once grown, so the goroutine that
+// waits (for as long as the session is idle) keeps the smallest stack.
+//
+// A layered source may hold input it decoded already (a *tls.Conn with
+// the rest of a record read along with the request before the relay):
+// before its first wait it is drained, without touching the socket.
+func (s *session) copyWaiting(d *dir, woken bool) (r Reason, err error, parked bool) {
+	first := !woken
 	for {
-		if err := waitReadable(sock); err != nil {
-			return true, err
+		if woken || (first && d.layered) {
+			var eof, readErr bool
+			if canPark {
+				eof, readErr, err = s.burst(d.dst, d.src.Conn, d.layered, first, d.count)
+			} else {
+				ch := make(chan burstEnd, 1)
+				go func() {
+					var b burstEnd
+					b.eof, b.readErr, b.err = s.burst(d.dst, d.src.Conn, d.layered, first, d.count)
+					ch <- b
+				}()
+				b := <-ch
+				eof, readErr, err = b.eof, b.readErr, b.err
+			}
+			if err != nil || eof {
+				return d.outcome(readErr, err), err, false
+			}
 		}
-		ch := make(chan burstEnd, 1)
-		go func() {
-			var b burstEnd
-			b.eof, b.readErr, b.err = s.burst(dst, src, layered, count)
-			ch <- b
-		}()
-		b := <-ch
-		if b.err != nil {
-			return b.readErr, b.err
+		woken, first = true, false
+		if sharedPoller.park(d) {
+			return "", nil, true
 		}
-		if b.eof {
-			return true, nil
+		if err := waitReadable(d.sock); err != nil {
+			return d.srcReason, err, false
 		}
 	}
 }
@@ -332,10 +413,18 @@ type burstEnd struct {
 // nothing more right now. After a short read that is at once: a layered
 // source is first drained of the input it decoded already, by reads under
 // an expired deadline (which never touch the socket). After bulk reads it
-// is when nothing arrived for flowPause.
-func (s *session) burst(dst, src net.Conn, layered bool, count *atomic.Int64) (eof, readErr bool, err error) {
+// is when nothing arrived for flowPause. drainOnly: only that draining.
+func (s *session) burst(dst, src net.Conn, layered, drainOnly bool, count *atomic.Int64) (eof, readErr bool, err error) {
 	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	bulk := false
+	defer func() {
+		if bulk {
+			bulkPool.Put(bp)
+			bulkUsed.Add(-1)
+		} else {
+			bufPool.Put(bp)
+		}
+	}()
 	buf := *bp
 	deadline := false // a read deadline is set on src
 	defer func() {
@@ -343,14 +432,19 @@ func (s *session) burst(dst, src net.Conn, layered bool, count *atomic.Int64) (e
 			src.SetReadDeadline(time.Time{})
 		}
 	}()
-	if layered {
+	draining := false
+	switch {
+	case drainOnly:
+		draining, deadline = true, true
+		src.SetReadDeadline(longAgo)
+	case layered:
 		// The socket may hold only part of a record: a peer that sends
 		// no more must not keep the buffer.
 		deadline = true
 		src.SetReadDeadline(time.Now().Add(flowPause))
 	}
-	draining := false
 	moved := false // a byte arrived since the deadline was armed
+	full := 0      // reads in a row that filled buf
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
@@ -360,6 +454,16 @@ func (s *session) burst(dst, src net.Conn, layered bool, count *atomic.Int64) (e
 				return false, false, werr
 			}
 			count.Add(int64(n))
+			if n < len(buf) {
+				full = 0
+			} else if full++; full >= bulkAfter && !bulk && bulkUsed.Add(1) <= maxBulk {
+				bufPool.Put(bp)
+				bp, bulk = bulkPool.Get().(*[]byte), true
+				buf = *bp
+			} else if full >= bulkAfter && !bulk {
+				bulkUsed.Add(-1)
+				full = 0
+			}
 		}
 		switch {
 		case rerr == io.EOF:

@@ -1,0 +1,185 @@
+//go:build linux
+
+package relay
+
+import (
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// canPark: idle directions can be parked on the shared poller.
+const canPark = true
+
+// poller parks idle directions: instead of a goroutine each, blocked until
+// its socket is readable, an idle direction is one entry in an epoll
+// instance that is shared by every relay in the process. One goroutine
+// waits on that instance (through the runtime's own poller, like any
+// socket read) while at least one direction is parked, and starts a
+// goroutine for each direction whose socket becomes readable. It ends when
+// nothing is parked, so a process with no idle sessions has no poller
+// goroutine.
+//
+// Each registration is one-shot (EPOLLONESHOT) and carries a fresh key:
+// an event whose key is no longer parked (the session ended in between) is
+// ignored. A socket stays registered between bursts and is re-armed with
+// EPOLL_CTL_MOD; the kernel drops it when the socket is closed.
+type poller struct {
+	initOnce sync.Once
+	file     *os.File        // the epoll instance
+	rc       syscall.RawConn // file's, for waiting through the runtime's poller
+	epfd     int
+
+	mu      sync.Mutex
+	broken  bool // setting up or waiting failed: park refuses, directions wait on goroutines
+	running bool // the loop goroutine is running
+	next    uint64
+	parked  map[uint64]*dir
+}
+
+var sharedPoller poller
+
+func (p *poller) init() {
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		p.broken = true
+		return
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		p.broken = true
+		return
+	}
+	// A non-blocking descriptor is registered with the runtime's poller,
+	// so waiting for it to become readable parks the loop goroutine
+	// rather than a thread.
+	p.file = os.NewFile(uintptr(fd), "relay-epoll")
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		p.file.Close()
+		p.broken = true
+		return
+	}
+	p.rc, p.epfd = rc, fd
+	p.parked = make(map[uint64]*dir)
+}
+
+// park registers d's socket for one readiness event, after which
+// d.session.resume(d) runs on a new goroutine. It reports false if the
+// socket could not be registered (it is closed, or the poller is
+// unusable); the caller then waits for it itself.
+func (p *poller) park(d *dir) bool {
+	p.initOnce.Do(p.init)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.broken {
+		return false
+	}
+	p.next++
+	key := p.next
+	ev := syscall.EpollEvent{
+		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
+		Fd:     int32(uint32(key)),
+		Pad:    int32(uint32(key >> 32)),
+	}
+	var ctlErr error
+	err := d.sock.Control(func(fd uintptr) {
+		op := syscall.EPOLL_CTL_MOD
+		if !d.registered {
+			op = syscall.EPOLL_CTL_ADD
+		}
+		ctlErr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+		switch {
+		case ctlErr == syscall.EEXIST && op == syscall.EPOLL_CTL_ADD:
+			ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
+		case ctlErr == syscall.ENOENT && op == syscall.EPOLL_CTL_MOD:
+			ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		}
+	})
+	if err != nil || ctlErr != nil {
+		return false
+	}
+	d.registered, d.key = true, key
+	p.parked[key] = d
+	if !p.running {
+		p.running = true
+		p.file.SetReadDeadline(time.Time{})
+		go p.loop()
+	}
+	return true
+}
+
+// unpark takes d off the poller if it is parked there, and reports whether
+// it was: then the caller owns d (no event will resume it).
+func (p *poller) unpark(d *dir) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d.key == 0 {
+		return false
+	}
+	delete(p.parked, d.key)
+	d.key = 0
+	if len(p.parked) == 0 && p.running {
+		p.file.SetReadDeadline(longAgo) // wake the loop so that it ends
+	}
+	return true
+}
+
+// loop waits for events and resumes the directions they name, until
+// nothing is parked.
+func (p *poller) loop() {
+	events := make([]syscall.EpollEvent, 64)
+	var ready []*dir
+	for {
+		var n int
+		var waitErr error
+		err := p.rc.Read(func(fd uintptr) bool {
+			n, waitErr = syscall.EpollWait(int(fd), events, 0)
+			switch waitErr {
+			case nil:
+				return n > 0
+			case syscall.EINTR:
+				waitErr = nil
+				return false
+			}
+			return true
+		})
+		if err == nil {
+			err = waitErr
+		}
+		p.mu.Lock()
+		ready = ready[:0]
+		for _, ev := range events[:n] {
+			key := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			if d, ok := p.parked[key]; ok {
+				delete(p.parked, key)
+				d.key = 0
+				ready = append(ready, d)
+			}
+		}
+		stop := len(p.parked) == 0
+		if err != nil && !os.IsTimeout(err) {
+			// Waiting itself failed: resume everything parked (each
+			// then waits on a goroutine of its own) and park no more.
+			p.broken, stop = true, true
+			for key, d := range p.parked {
+				delete(p.parked, key)
+				d.key = 0
+				ready = append(ready, d)
+			}
+		}
+		if stop {
+			p.running = false
+		} else if err != nil {
+			p.file.SetReadDeadline(time.Time{}) // a wake-up to check for the end, but not the end
+		}
+		p.mu.Unlock()
+		for _, d := range ready {
+			go d.session.resume(d)
+		}
+		if stop {
+			return
+		}
+	}
+}
