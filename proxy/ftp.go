@@ -191,7 +191,7 @@ func (s *Server) serveChannel(c *conn, req *Request) {
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	defer cancel(nil)
-	st := &sessionState{cancel: cancel}
+	st := &sessionState{stop: cancel}
 	if !s.addSession(st, c) {
 		return
 	}
@@ -368,7 +368,7 @@ func (s *Server) serveForward(ctx context.Context, tc *tls.Conn, br *bufio.Reade
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	st := &sessionState{cancel: cancel}
+	st := &sessionState{stop: cancel}
 	if !s.addSession(st, nil) {
 		fail("closing")
 		return

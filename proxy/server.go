@@ -79,8 +79,40 @@ type Server struct {
 	idleCh    chan struct{} // signalled when a session or pending connection ends
 }
 
+// sessionState is a session as Drain and Close see it: something to stop.
 type sessionState struct {
-	cancel context.CancelCauseFunc
+	mu    sync.Mutex
+	stop  func(cause error) // ends the session; nil until it runs
+	cause error             // why it was stopped before it ran
+}
+
+// cancel ends the session with cause: at once if it is running, or as soon
+// as it starts.
+func (st *sessionState) cancel(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	st.mu.Lock()
+	stop := st.stop
+	if stop == nil && st.cause == nil {
+		st.cause = cause
+	}
+	st.mu.Unlock()
+	if stop != nil {
+		stop(cause)
+	}
+}
+
+// running records how to stop the session that now runs, and stops it at
+// once if it was canceled before.
+func (st *sessionState) running(stop func(cause error)) {
+	st.mu.Lock()
+	st.stop = stop
+	cause := st.cause
+	st.mu.Unlock()
+	if cause != nil {
+		stop(cause)
+	}
 }
 
 // New validates cfg, loads certificates and trust stores, and binds the
@@ -723,9 +755,7 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 	s.metrics.dial.Observe(time.Since(dstart).Seconds())
 
 	// Register the session before answering, so Drain and Close see it.
-	ctx, cancel := context.WithCancelCause(s.ctx)
-	held.add(func() { cancel(nil) })
-	st := &sessionState{cancel: cancel}
+	st := &sessionState{}
 	if !s.addSession(st, c) {
 		upstream.Close()
 		return
@@ -757,6 +787,9 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 	s.sessionStarted(info, upstream)
 
 	if isFTP {
+		ctx, cancel := context.WithCancelCause(s.ctx)
+		defer cancel(nil)
+		st.running(cancel)
 		s.sessionEnded(info, s.runFTPControl(ctx, c, upstream, info.id, target, claims))
 		return
 	}
@@ -772,7 +805,9 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 	c.relaying = true
 	tc, raw := c.tls, c.raw
 	s.wg.Add(1) // the handler still holds its own count: Close cannot be past Wait
-	relay.Start(ctx, relay.Side{Conn: tc, Buffered: pipelined}, relay.Side{Conn: upstream},
+	// The session is stopped through st (Drain, Close), not a context:
+	// an idle session holds as little as possible.
+	rs := relay.Start(context.Background(), relay.Side{Conn: tc, Buffered: pipelined}, relay.Side{Conn: upstream},
 		relay.Config{IdleTimeout: s.cfg.IdleTimeout, MaxDuration: s.cfg.MaxSessionDuration},
 		func(res relay.Result) {
 			defer s.wg.Done()
@@ -780,6 +815,7 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 			s.sessionEnded(info, res)
 			release()
 		})
+	st.running(rs.Cancel)
 }
 
 // holdings are what a session took (a slot, a per-user count, its

@@ -454,7 +454,7 @@ func (s *Server) serveWebSocket(c *conn, req *Request) {
 	// Register the session, so that Drain and Close see it.
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	defer cancel(nil)
-	st := &sessionState{cancel: cancel}
+	st := &sessionState{stop: cancel}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -177,5 +178,27 @@ func TestBulkBufferTakenAndReturned(t *testing.T) {
 	r.wait(t)
 	if n := bulkUsed.Load(); n != 0 {
 		t.Errorf("%d bulk buffers still counted in use after the session", n)
+	}
+}
+
+// Cancel on what Start returns ends a session started without a
+// cancelable context, parked or not, with the cause given.
+func TestCancelHandle(t *testing.T) {
+	cause := errors.New("node closing")
+	done := make(chan Result, 1)
+	clientEnd, clientNear := tcpPair(t)
+	hostNear, _ := tcpPair(t)
+	_, server := tlsPair(t, clientEnd, clientNear)
+	s := Start(context.Background(), Side{Conn: server}, Side{Conn: hostNear}, Config{}, func(r Result) { done <- r })
+	time.Sleep(20 * time.Millisecond)
+	s.Cancel(cause)
+	s.Cancel(errors.New("second cause, ignored"))
+	select {
+	case r := <-done:
+		if r.Reason != ReasonCanceled || !errors.Is(r.Err, cause) {
+			t.Errorf("result %s / %v, want canceled / %v", r.Reason, r.Err, cause)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Cancel did not end the session")
 	}
 }

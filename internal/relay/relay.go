@@ -134,18 +134,22 @@ func Run(ctx context.Context, client, host Side, cfg Config) Result {
 // Start is Run without waiting: it starts one goroutine per direction and
 // returns. The last of them to finish closes both connections, stops the
 // timers and calls done with the result; done runs on that goroutine,
-// which ends when done returns.
-func Start(ctx context.Context, client, host Side, cfg Config, done func(Result)) {
+// which ends when done returns. The session ends when ctx does, or when
+// Cancel is called on what Start returns (which costs an idle session
+// less than a context of its own).
+func Start(ctx context.Context, client, host Side, cfg Config, done func(Result)) *Session {
 	idle := cfg.IdleTimeout
 	if idle == 0 {
 		idle = DefaultIdleTimeout
 	}
-	s := &session{idle: idle, start: time.Now(), client: client.Conn, host: host.Conn, done: done}
+	s := &Session{idle: idle, start: time.Now(), client: client.Conn, host: host.Conn, done: done}
 	s.last.Store(s.start.UnixNano())
 	s.running.Store(2)
 	s.dirs[0] = dir{session: s, dst: host.Conn, src: client, srcReason: ReasonClientError, dstReason: ReasonHostError, count: &s.in}
 	s.dirs[1] = dir{session: s, dst: client.Conn, src: host, srcReason: ReasonHostError, dstReason: ReasonClientError, count: &s.out}
-	s.stopCtx = context.AfterFunc(ctx, func() { s.end(ReasonCanceled, context.Cause(ctx)) })
+	if ctx.Done() != nil {
+		s.stopCtx = context.AfterFunc(ctx, func() { s.end(ReasonCanceled, context.Cause(ctx)) })
+	}
 	if cfg.MaxDuration > 0 {
 		s.maxTimer = time.AfterFunc(cfg.MaxDuration, func() { s.end(ReasonMaxDuration, nil) })
 	}
@@ -156,12 +160,22 @@ func Start(ctx context.Context, client, host Side, cfg Config, done func(Result)
 	}
 	go s.direction(&s.dirs[0])
 	go s.direction(&s.dirs[1])
+	return s
+}
+
+// Cancel ends the session with ReasonCanceled and cause as its error, unless
+// it has ended already.
+func (s *Session) Cancel(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	s.end(ReasonCanceled, cause)
 }
 
 // dir is one direction of a session: what it copies from and to, and its
 // place on the shared poller while it is parked there.
 type dir struct {
-	session              *session
+	session              *Session
 	dst                  net.Conn
 	src                  Side
 	srcReason, dstReason Reason
@@ -175,8 +189,8 @@ type dir struct {
 	key        uint64 // non-zero while parked
 }
 
-// session is one relay in progress.
-type session struct {
+// Session is one relay in progress.
+type Session struct {
 	idle    time.Duration
 	start   time.Time
 	last    atomic.Int64 // unix nanoseconds of the last byte moved in either direction
@@ -197,13 +211,13 @@ type session struct {
 	watchdog *time.Timer
 }
 
-func (s *session) touch() { s.last.Store(time.Now().UnixNano()) }
+func (s *Session) touch() { s.last.Store(time.Now().UnixNano()) }
 
 // end records why the session ends (the first call wins) and closes both
 // connections, which ends both directions: one that is running sees its
 // reads or writes fail; one parked on the poller (whose closed socket
 // leaves the epoll set without an event) is resumed here.
-func (s *session) end(r Reason, err error) {
+func (s *Session) end(r Reason, err error) {
 	s.endOnce.Do(func() {
 		s.reason, s.endErr = r, err
 		s.client.Close()
@@ -216,7 +230,7 @@ func (s *session) end(r Reason, err error) {
 	})
 }
 
-func (s *session) checkIdle() {
+func (s *Session) checkIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.watchdog == nil {
@@ -231,7 +245,7 @@ func (s *session) checkIdle() {
 }
 
 // direction copies d.src to d.dst until it ends or parks on the poller.
-func (s *session) direction(d *dir) {
+func (s *Session) direction(d *dir) {
 	r, err, parked := s.pipe(d)
 	if !parked {
 		s.finish(r, err)
@@ -240,7 +254,7 @@ func (s *session) direction(d *dir) {
 
 // resume continues a parked direction whose socket became readable (or
 // whose session ended).
-func (s *session) resume(d *dir) {
+func (s *Session) resume(d *dir) {
 	r, err, parked := s.copyWaiting(d, true)
 	if !parked {
 		s.finish(r, err)
@@ -249,7 +263,7 @@ func (s *session) resume(d *dir) {
 
 // finish ends a direction that stopped for reason r (empty at end of
 // stream) and, if it is the last one, ends the session and reports it.
-func (s *session) finish(r Reason, err error) {
+func (s *Session) finish(r Reason, err error) {
 	if r != "" {
 		s.end(r, err)
 	}
@@ -257,7 +271,9 @@ func (s *session) finish(r Reason, err error) {
 		return
 	}
 	s.end(ReasonClosed, nil)
-	s.stopCtx()
+	if s.stopCtx != nil {
+		s.stopCtx()
+	}
 	if s.maxTimer != nil {
 		s.maxTimer.Stop()
 	}
@@ -275,7 +291,7 @@ func (s *session) finish(r Reason, err error) {
 // session must end: srcReason when reading failed, dstReason when writing
 // failed. parked reports that the direction waits on the poller instead
 // and will be resumed.
-func (s *session) pipe(d *dir) (r Reason, err error, parked bool) {
+func (s *Session) pipe(d *dir) (r Reason, err error, parked bool) {
 	if b := d.src.Buffered; len(b) > 0 {
 		s.touch()
 		if _, err := d.dst.Write(b); err != nil {
@@ -338,7 +354,7 @@ func socketOf(c net.Conn) (sock syscall.RawConn, layered bool) {
 // splice copies between two TCP connections with io.Copy, which uses the
 // kernel's splice path. Each round is bounded by a read deadline so that
 // activity is recorded for the idle watchdog while a long transfer runs.
-func (s *session) splice(dst, src *net.TCPConn, count *atomic.Int64) (bool, error) {
+func (s *Session) splice(dst, src *net.TCPConn, count *atomic.Int64) (bool, error) {
 	for {
 		if s.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(s.idle / 4))
@@ -372,7 +388,7 @@ func (s *session) splice(dst, src *net.TCPConn, count *atomic.Int64) (bool, erro
 // A layered source may hold input it decoded already (a *tls.Conn with
 // the rest of a record read along with the request before the relay):
 // before its first wait it is drained, without touching the socket.
-func (s *session) copyWaiting(d *dir, woken bool) (r Reason, err error, parked bool) {
+func (s *Session) copyWaiting(d *dir, woken bool) (r Reason, err error, parked bool) {
 	first := !woken
 	for {
 		if woken || (first && d.layered) {
@@ -414,7 +430,7 @@ type burstEnd struct {
 // source is first drained of the input it decoded already, by reads under
 // an expired deadline (which never touch the socket). After bulk reads it
 // is when nothing arrived for flowPause. drainOnly: only that draining.
-func (s *session) burst(dst, src net.Conn, layered, drainOnly bool, count *atomic.Int64) (eof, readErr bool, err error) {
+func (s *Session) burst(dst, src net.Conn, layered, drainOnly bool, count *atomic.Int64) (eof, readErr bool, err error) {
 	bp := bufPool.Get().(*[]byte)
 	bulk := false
 	defer func() {
@@ -493,7 +509,7 @@ var longAgo = time.Unix(1, 0)
 
 // copyBuffered is the general loop: a small first read, a pooled buffer
 // while data flows.
-func (s *session) copyBuffered(dst net.Conn, r io.Reader, count *atomic.Int64) (bool, error) {
+func (s *Session) copyBuffered(dst net.Conn, r io.Reader, count *atomic.Int64) (bool, error) {
 	var small [smallSize]byte
 	var big *[]byte
 	defer func() {
