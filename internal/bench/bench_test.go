@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -146,8 +147,8 @@ func TestReportRatiosAndTable(t *testing.T) {
 		Results: []Result{
 			{Target: TargetDirect, ThroughputMBps: 4000, SetupPerSec: 20000, RTTP50us: 10, RTTP99us: 20},
 			{Target: TargetPlainGo, ThroughputMBps: 800, SetupPerSec: 1000, RTTP50us: 30, RTTP99us: 60, RSSPerIdleBytes: ptr(64 << 10)},
-			{Target: TargetHAProxy, ThroughputMBps: 1000, SetupPerSec: 2000, RTTP50us: 25, RTTP99us: 50, RSSPerIdleBytes: ptr(32 << 10)},
-			{Target: TargetTermgate, ThroughputMBps: 1100, SetupPerSec: 1500, RTTP50us: 40, RTTP99us: 80, RSSPerIdleBytes: ptr(16 << 10)},
+			{Target: TargetHAProxy, ThroughputMBps: 1000, SetupPerSec: 2000, RTTP50us: 25, RTTP99us: 50, RSSPerIdleBytes: ptr(32 << 10), SetupCPUus: ptr(200)},
+			{Target: TargetTermgate, ThroughputMBps: 1100, SetupPerSec: 1500, RTTP50us: 40, RTTP99us: 80, RSSPerIdleBytes: ptr(16 << 10), SetupCPUus: ptr(300)},
 		},
 	}
 	rep.finish()
@@ -163,7 +164,7 @@ func TestReportRatiosAndTable(t *testing.T) {
 		want float64
 	}{
 		"throughput": {h.Throughput, 1.1}, "setup": {h.SetupRate, 0.75}, "added p50": {h.AddedP50, 2},
-		"added p99": {h.AddedP99, 2}, "rss": {h.RSSPerIdle, 0.5},
+		"added p99": {h.AddedP99, 2}, "rss": {h.RSSPerIdle, 0.5}, "set-up cpu": {h.SetupCPU, 1.5},
 	} {
 		if c.got == nil || math.Abs(*c.got-c.want) > 1e-9 {
 			t.Errorf("termgate/haproxy %s = %v, want %v", name, c.got, c.want)
@@ -179,7 +180,7 @@ func TestReportRatiosAndTable(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{"bulk throughput", "set-up rate", "round trip p50", "round trip p99", "added latency p50",
-		"added latency p99", "RSS per idle session (KiB)", "termgate/haproxy", "termgate/plain-go", "1.10x", "0.50x", "lower", "higher"} {
+		"added latency p99", "RSS per idle session (KiB)", "proxy CPU per set-up (µs)", "1.50x", "termgate/haproxy", "termgate/plain-go", "1.10x", "0.50x", "lower", "higher"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -209,6 +210,45 @@ func TestRatioNeedsPositiveFigures(t *testing.T) {
 	if r := ratio(nil, ptr(1)); r != nil {
 		t.Errorf("ratio of a missing figure = %v, want nil", *r)
 	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// utime 250 and stime 50 ticks: 3 s; the command name holds ") (".
+	line := []byte("4242 (odd) (name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 7 0 100 1000 200\n")
+	got, err := parseStatCPU(line)
+	if err != nil || got != 3*time.Second {
+		t.Fatalf("parseStatCPU = %v, %v; want 3s", got, err)
+	}
+	for _, bad := range []string{"", "4242 no-parens S 1", "1 (x) S 1 2 3", "1 (x) S 1 2 3 4 5 6 7 8 9 10 -5 6 7", "1 (x) S 1 2 3 4 5 6 7 8 9 10 ten 6 7"} {
+		if _, err := parseStatCPU([]byte(bad)); err == nil {
+			t.Errorf("parseStatCPU(%q): want an error", bad)
+		}
+	}
+	if runtime.GOOS == "linux" {
+		// Spend a little CPU (the clock is in 10 ms ticks), then read it back.
+		var d time.Duration
+		for end, x := time.Now().Add(5*time.Second), 1.0; time.Now().Before(end) && d < 20*time.Millisecond; {
+			for range 1_000_000 {
+				x = math.Sqrt(x + 1)
+			}
+			if d, err = readCPU(os.Getpid()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d < 20*time.Millisecond {
+			t.Errorf("readCPU(self) = %v after spinning; want at least 20ms", d)
+		}
+	}
+}
+
+func FuzzParseStatCPU(f *testing.F) {
+	f.Add([]byte("1 (termgate) S 0 1 1 0 -1 0 0 0 0 0 12 3 0 0 20 0 1 0 1 1 1"))
+	f.Add([]byte("1 ((a) b)) R 0 1 1 0 -1 0 0 0 0 0 99999999999 3 0 0"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if d, err := parseStatCPU(b); err == nil && d < 0 {
+			t.Fatalf("negative CPU time %v from %q", d, b)
+		}
+	})
 }
 
 func TestReadRSSSelf(t *testing.T) {

@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var sizeUnits = []struct {
@@ -66,4 +68,35 @@ func ParseCurve(s string) (tls.CurveID, error) {
 		return id, nil
 	}
 	return 0, fmt.Errorf("key-exchange group %q: want x25519, p256, p384, p521 or x25519mlkem768", s)
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of the CPU times in
+// /proc/PID/stat: 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// maxTicks bounds each CPU time read from /proc (over 20 years).
+const maxTicks = 1 << 36
+
+// parseStatCPU reads utime and stime (fields 14 and 15) from the text of
+// /proc/PID/stat. The command name (field 2) is in parentheses and may
+// hold spaces and parentheses itself, so fields are counted from the last
+// closing parenthesis.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: /proc stat line without a command name")
+	}
+	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: /proc stat line with %d fields after the command name, want at least 13", len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || n < 0 || n > maxTicks {
+			return 0, fmt.Errorf("bench: /proc stat CPU time %q", v)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / clockTicks), nil
 }

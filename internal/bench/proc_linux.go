@@ -65,6 +65,16 @@ func readRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("bench: process %d has no VmRSS (a kernel thread or a zombie?)", pid)
 }
 
+// readCPU returns the CPU time (user and system, every thread) that
+// process pid has used so far.
+func readCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("bench: read the CPU time of process %d: %w", pid, err)
+	}
+	return parseStatCPU(b)
+}
+
 // cpuModel is the processor's name from /proc/cpuinfo, or "".
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")

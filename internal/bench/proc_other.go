@@ -2,6 +2,8 @@
 
 package bench
 
+import "time"
+
 func startChild(name string, argv []string, dir string) (*child, error) {
 	return nil, &ChildError{Name: name, Err: ErrUnsupported}
 }
@@ -9,5 +11,7 @@ func startChild(name string, argv []string, dir string) (*child, error) {
 func signalGroup(int, bool) {}
 
 func readRSS(int) (int64, error) { return 0, ErrUnsupported }
+
+func readCPU(int) (time.Duration, error) { return 0, ErrUnsupported }
 
 func cpuModel() string { return "" }

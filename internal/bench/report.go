@@ -60,6 +60,10 @@ type Result struct {
 	SetupPerSec float64 `json:"setup_per_s"`
 	SetupConns  int     `json:"setup_conns"`
 	SetupErrors int     `json:"setup_errors"`
+	// SetupCPUus is the middle process's CPU time (user and system) per
+	// session of the set-up measurement, in microseconds: what one TLS
+	// handshake, request and first byte cost the proxy itself.
+	SetupCPUus *float64 `json:"setup_cpu_us"`
 
 	RTTP50us   float64  `json:"rtt_p50_us"`
 	RTTP99us   float64  `json:"rtt_p99_us"`
@@ -81,6 +85,7 @@ type Ratio struct {
 	Name       string   `json:"name"` // "termgate/haproxy"
 	Throughput *float64 `json:"throughput"`
 	SetupRate  *float64 `json:"setup_rate"`
+	SetupCPU   *float64 `json:"setup_cpu"`
 	RTTP50     *float64 `json:"rtt_p50"`
 	RTTP99     *float64 `json:"rtt_p99"`
 	AddedP50   *float64 `json:"added_p50"`
@@ -137,6 +142,7 @@ func (r *Report) finish() {
 			Name:       TargetTermgate + "/" + base,
 			Throughput: ratio(val(p.ThroughputMBps), val(b.ThroughputMBps)),
 			SetupRate:  ratio(val(p.SetupPerSec), val(b.SetupPerSec)),
+			SetupCPU:   ratio(p.SetupCPUus, b.SetupCPUus),
 			RTTP50:     ratio(val(p.RTTP50us), val(b.RTTP50us)),
 			RTTP99:     ratio(val(p.RTTP99us), val(b.RTTP99us)),
 			AddedP50:   ratio(p.AddedP50us, b.AddedP50us),
@@ -165,6 +171,7 @@ type row struct {
 var rows = []row{
 	{"bulk throughput, client to host (MB/s)", "higher", func(x *Result) *float64 { return val(x.ThroughputMBps) }, func(q *Ratio) *float64 { return q.Throughput }, 1},
 	{"set-up rate: TLS+CONNECT+token+1st byte (/s)", "higher", func(x *Result) *float64 { return val(x.SetupPerSec) }, func(q *Ratio) *float64 { return q.SetupRate }, 1},
+	{"proxy CPU per set-up (µs)", "lower", func(x *Result) *float64 { return x.SetupCPUus }, func(q *Ratio) *float64 { return q.SetupCPU }, 1},
 	{"keystroke round trip p50 (µs)", "lower", func(x *Result) *float64 { return val(x.RTTP50us) }, func(q *Ratio) *float64 { return q.RTTP50 }, 1},
 	{"keystroke round trip p99 (µs)", "lower", func(x *Result) *float64 { return val(x.RTTP99us) }, func(q *Ratio) *float64 { return q.RTTP99 }, 1},
 	{"added latency p50 (µs)", "lower", func(x *Result) *float64 { return x.AddedP50us }, func(q *Ratio) *float64 { return q.AddedP50 }, 1},

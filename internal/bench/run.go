@@ -79,10 +79,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		run  func(*targetRun) error
 	}{
 		{"set-up rate", func(r *targetRun) error {
+			cpu0, cpuErr := r.cpu()
 			s, err := measureSetup(ctx, r.t, cfg.Conns, cfg.SetupCount/rounds, cfg.SetupTime/time.Duration(rounds), cfg.OpTimeout)
 			r.setupRates = append(r.setupRates, s.rate())
 			r.res.SetupConns += s.conns
 			r.res.SetupErrors += s.errors
+			if cpu1, err := r.cpu(); err == nil && cpuErr == nil {
+				r.setupCPU += cpu1 - cpu0
+			} else {
+				r.noCPU = true
+			}
 			return err
 		}},
 		{"keystroke latency", func(r *targetRun) error {
@@ -134,6 +140,15 @@ type targetRun struct {
 	setupRates []float64
 	rtts       []time.Duration
 	bulkRates  []float64
+	setupCPU   time.Duration // the middle process's CPU time over the set-up rounds
+	noCPU      bool          // it could not be read (no middle process, or not on Linux)
+}
+
+func (r *targetRun) cpu() (time.Duration, error) {
+	if r.t.pid == 0 {
+		return 0, ErrUnsupported
+	}
+	return readCPU(r.t.pid)
 }
 
 func (r *targetRun) fail(phase string, err error) error {
@@ -148,6 +163,9 @@ func (r *targetRun) fail(phase string, err error) error {
 func (r *targetRun) result() Result {
 	res := r.res
 	res.SetupPerSec = median(r.setupRates)
+	if !r.noCPU && res.SetupConns > 0 {
+		res.SetupCPUus = ptr(micros(r.setupCPU) / float64(res.SetupConns))
+	}
 	res.ThroughputMBps = median(r.bulkRates)
 	slices.Sort(r.rtts)
 	res.RTTP50us, res.RTTP99us = micros(percentile(r.rtts, 0.50)), micros(percentile(r.rtts, 0.99))
