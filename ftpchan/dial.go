@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/termgate/termgate/emulator"
+	"github.com/termgate/termgate/internal/relay"
 	"github.com/termgate/termgate/pki"
 	"github.com/termgate/termgate/token"
 )
@@ -40,6 +41,9 @@ func (c *tunnelConn) Read(p []byte) (int, error) {
 	c.mu.Unlock()
 	return c.Conn.Read(p)
 }
+
+// Write sends a large p in as few system calls as TLS records allow.
+func (c *tunnelConn) Write(p []byte) (int, error) { return relay.WriteBatched(c.Conn, p) }
 
 func (c *tunnelConn) LocalAddr() net.Addr  { return c.local }
 func (c *tunnelConn) RemoteAddr() net.Addr { return c.remote }
@@ -83,7 +87,7 @@ func channelHandshake(ctx context.Context, raw net.Conn, opts emulator.DialOptio
 	if serverName == "" {
 		serverName = pki.HostOf(opts.ProxyAddr)
 	}
-	tc := tls.Client(raw, pki.ClientTLSConfig(opts.Trust, serverName, !opts.InsecureSkipServerIdentity))
+	tc := tls.Client(relay.NewBatchConn(raw), pki.ClientTLSConfig(opts.Trust, serverName, !opts.InsecureSkipServerIdentity))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("%s channel: TLS handshake with proxy %s: %w", kind, opts.ProxyAddr, pki.ExplainTLSError(err, serverName))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/termgate/termgate/internal/relay"
 	"github.com/termgate/termgate/token"
 )
 
@@ -162,7 +163,7 @@ func (p *peerClient) dialConn(ctx context.Context) (*tls.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(raw, p.tlsConf())
+	tc := tls.Client(relay.NewBatchConn(raw), p.tlsConf())
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, err

@@ -262,7 +262,7 @@ func (s *Server) listen() error {
 			return fmt.Errorf("proxy: peer listen %s: %w", s.cfg.PeerListen, err)
 		}
 		own = append(own, addrPortOf(raw.Addr()))
-		s.peerLn = tls.NewListener(raw, s.peerServerTLS())
+		s.peerLn = tls.NewListener(batchListener{raw}, s.peerServerTLS())
 	}
 	s.policy.own = own
 	return nil
@@ -637,7 +637,7 @@ func (s *Server) handle(raw net.Conn) {
 		}
 		return
 	}
-	tc := tls.Server(front, s.tlsConf)
+	tc := tls.Server(relay.NewBatchConn(front), s.tlsConf)
 	c.tls = tc
 	tc.SetDeadline(hsDeadline)
 	hctx, cancel := context.WithDeadline(s.ctx, hsDeadline)
@@ -944,4 +944,16 @@ func newSessionID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// batchListener puts a relay.BatchConn under every connection it accepts,
+// for the TLS layer that wraps it.
+type batchListener struct{ net.Listener }
+
+func (l batchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return relay.NewBatchConn(c), nil
 }

@@ -466,7 +466,7 @@ func (s *Session) burst(dst, src net.Conn, layered, drainOnly bool, count *atomi
 		if n > 0 {
 			s.touch()
 			moved = true
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if _, werr := WriteBatched(dst, buf[:n]); werr != nil {
 				return false, false, werr
 			}
 			count.Add(int64(n))

@@ -116,7 +116,7 @@ func startRelay(t testing.TB, ctx context.Context, cfg Config, mode string, pref
 		cs.Conn, hs.Conn = plainConn{clientNear}, plainConn{hostNear}
 	case modeWaiting:
 		r.rec = &recordingConn{Conn: clientEnd}
-		r.clientEnd, cs.Conn = tlsPair(t, r.rec, clientNear)
+		r.clientEnd, cs.Conn = tlsPair(t, r.rec, NewBatchConn(clientNear)) // as the proxy does
 	}
 	cs.Buffered = prefix
 	go func() { r.done <- Run(ctx, cs, hs, cfg) }()

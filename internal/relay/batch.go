@@ -1,0 +1,130 @@
+package relay
+
+import (
+	"net"
+	"sync"
+)
+
+// BatchConn is a connection to put under a record layer such as TLS, so
+// that one large write through that layer reaches the network in one
+// system call: crypto/tls writes each record of at most 16 KiB with a
+// call of its own, and on a bulk transfer those calls cost more than the
+// encryption. Between Hold and Flush, writes are gathered in a pooled
+// buffer; otherwise they go straight through, so a handshake, an alert or
+// a keystroke is never delayed.
+//
+// The relay holds and flushes on its own when it writes a bulk chunk to a
+// connection with a BatchConn under it (a *tls.Conn over a BatchConn, for
+// example); WriteBatched does the same for other writers.
+//
+//	tc := tls.Server(relay.NewBatchConn(raw), cfg)
+type BatchConn struct {
+	net.Conn
+
+	mu   sync.Mutex
+	hold int     // nested Hold calls not yet flushed
+	buf  *[]byte // gathered writes while held; pooled
+}
+
+// NewBatchConn wraps c.
+func NewBatchConn(c net.Conn) *BatchConn { return &BatchConn{Conn: c} }
+
+// NetConn returns the connection under c, where the relay waits for input.
+func (c *BatchConn) NetConn() net.Conn { return c.Conn }
+
+// Write gathers p while c is held, and writes it through otherwise.
+func (c *BatchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.hold == 0 {
+		c.mu.Unlock()
+		return c.Conn.Write(p)
+	}
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		c.buf = batchPool.Get().(*[]byte)
+	}
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
+}
+
+// Hold starts gathering writes until the matching Flush.
+func (c *BatchConn) Hold() {
+	c.mu.Lock()
+	c.hold++
+	c.mu.Unlock()
+}
+
+// Flush ends a Hold; when no Hold is left it writes what was gathered, in
+// one call, and returns that write's error.
+func (c *BatchConn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hold > 0 {
+		c.hold--
+	}
+	if c.hold > 0 || c.buf == nil {
+		return nil
+	}
+	b := c.buf
+	c.buf = nil
+	_, err := c.Conn.Write(*b)
+	if cap(*b) <= 2*batchSize {
+		*b = (*b)[:0]
+		batchPool.Put(b)
+	}
+	return err
+}
+
+// batchSize holds a bulk buffer's worth of TLS records: 16 records of at
+// most 16 KiB, each with its header and tag.
+const batchSize = bulkSize + 16*(5+16+1)
+
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, batchSize); return &b }}
+
+// batchMin: a write this long or longer is batched (two TLS records or more).
+const batchMin = 16<<10 + 1
+
+// batcherOf finds a BatchConn under c: c itself, or under the layers
+// socketOf walks.
+func batcherOf(c net.Conn) *BatchConn {
+	for depth := 0; depth < 8 && c != nil; depth++ {
+		if b, ok := c.(*BatchConn); ok {
+			return b
+		}
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = nc.NetConn()
+	}
+	return nil
+}
+
+// WriteBatched writes p to c, gathering what a layer over a BatchConn
+// writes for it into one system call per bulk buffer's worth of p.
+func WriteBatched(c net.Conn, p []byte) (int, error) {
+	if len(p) < batchMin {
+		return c.Write(p)
+	}
+	b := batcherOf(c)
+	if b == nil {
+		return c.Write(p)
+	}
+	written := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), bulkSize)]
+		b.Hold()
+		n, err := c.Write(chunk)
+		if ferr := b.Flush(); err == nil && ferr != nil {
+			// What the layer reported written did not leave: the
+			// connection is broken.
+			return written, ferr
+		}
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[len(chunk):]
+	}
+	return written, nil
+}
