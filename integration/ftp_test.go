@@ -38,93 +38,11 @@ type ftpServer struct {
 	Log  string
 }
 
-// startVsftpd runs a real vsftpd unprivileged (as nobody) on ip
-// with an anonymous, writable root, and stops it at the end of the test.
+// startVsftpd runs a real vsftpd (testpeer.StartVsftpd) on ip with an
+// anonymous, writable root.
 func startVsftpd(t testing.TB, ip string) *ftpServer {
-	t.Helper()
-	bin := testpeer.Require(t, "vsftpd", "vsftpd")
-	setpriv := testpeer.Require(t, "setpriv", "util-linux")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("vsftpd runs as nobody: the test needs root to switch user")
-		}
-		t.Skip("vsftpd runs as nobody here: the test needs root to switch user")
-	}
-	// Not t.TempDir: its parent is 0700, which nobody cannot traverse.
-	dir, err := os.MkdirTemp("", "termgate-vsftpd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	v := &ftpServer{Root: filepath.Join(dir, "root"), Log: filepath.Join(dir, "vsftpd.log")}
-	empty := filepath.Join(dir, "empty")
-	for _, d := range []string{v.Root, empty} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Chmod(empty, 0o555)
-	if err := os.Chown(v.Root, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	port := FreePort(t, ip)
-	pasvMin := 30000 + port%20000
-	v.Addr = net.JoinHostPort(ip, strconv.Itoa(port))
-	cfg := []string{
-		"listen=YES", "listen_ipv6=NO", "listen_address=" + ip, "listen_port=" + strconv.Itoa(port),
-		"background=NO", "run_as_launching_user=YES", "seccomp_sandbox=NO", "isolate=NO", "isolate_network=NO",
-		"anonymous_enable=YES", "local_enable=NO", "no_anon_password=YES", "anon_root=" + v.Root,
-		"anon_upload_enable=YES", "anon_mkdir_write_enable=YES", "anon_other_write_enable=YES",
-		"anon_umask=022", "anon_world_readable_only=NO", "write_enable=YES",
-		"pasv_enable=YES", "port_enable=YES", "connect_from_port_20=NO",
-		fmt.Sprintf("pasv_min_port=%d", pasvMin), fmt.Sprintf("pasv_max_port=%d", pasvMin+500),
-		"secure_chroot_dir=" + empty, "xferlog_enable=NO", "syslog_enable=NO",
-		"max_clients=500", "max_per_ip=500", "idle_session_timeout=300", "data_connection_timeout=120",
-	}
-	cfgFile := filepath.Join(dir, "vsftpd.conf")
-	if err := os.WriteFile(cfgFile, []byte(strings.Join(cfg, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(cfgFile, 65534, 65534); err != nil { // vsftpd insists on owning its config
-		t.Fatal(err)
-	}
-	logf, err := os.Create(v.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin, cfgFile)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = logf, logf, logf // "500 OOPS" goes to fd 0
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start vsftpd: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			out, _ := os.ReadFile(v.Log)
-			t.Logf("---- vsftpd log ----\n%s", out)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", v.Addr, time.Second)
-		if err == nil {
-			c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			b := make([]byte, 64)
-			n, _ := c.Read(b)
-			c.Close()
-			if strings.HasPrefix(string(b[:n]), "220") {
-				return v
-			}
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(v.Log)
-			t.Fatalf("vsftpd did not start on %s: %s", v.Addr, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	v := testpeer.StartVsftpd(t, testpeer.VsftpdOptions{IP: ip})
+	return &ftpServer{Addr: v.Addr, Root: v.Root, Log: v.Log}
 }
 
 // ftpCluster is a System of two peered proxy nodes sharing an FTP ticket

@@ -11,9 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,90 +28,9 @@ import (
 	"github.com/termgate/termgate/token"
 )
 
-// startVsftpd runs a real vsftpd as nobody on a loopback port with an
-// anonymous, writable root and returns its address.
+// startVsftpd runs a real vsftpd (testpeer.StartVsftpd) and returns its address.
 func startVsftpd(t testing.TB) string {
-	t.Helper()
-	bin := testpeer.Require(t, "vsftpd", "vsftpd")
-	setpriv := testpeer.Require(t, "setpriv", "util-linux")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("vsftpd runs as nobody: the test needs root to switch user")
-		}
-		t.Skip("the vsftpd tests run it as nobody and need root to switch user")
-	}
-	dir, err := os.MkdirTemp("", "proxy-vsftpd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	root, empty := filepath.Join(dir, "root"), filepath.Join(dir, "empty")
-	for _, d := range []string{root, empty} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Chmod(dir, 0o755)
-	os.Chmod(empty, 0o555)
-	if err := os.Chown(root, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	pasvMin := 20000 + port%20000
-	cfg := []string{
-		"listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1", "listen_port=" + strconv.Itoa(port),
-		"background=NO", "run_as_launching_user=YES", "seccomp_sandbox=NO", "isolate=NO", "isolate_network=NO",
-		"anonymous_enable=YES", "local_enable=NO", "no_anon_password=YES", "anon_root=" + root,
-		"anon_upload_enable=YES", "anon_mkdir_write_enable=YES", "anon_other_write_enable=YES",
-		"anon_umask=022", "anon_world_readable_only=NO", "write_enable=YES",
-		"pasv_enable=YES", "port_enable=YES", "connect_from_port_20=NO",
-		fmt.Sprintf("pasv_min_port=%d", pasvMin), fmt.Sprintf("pasv_max_port=%d", pasvMin+200),
-		"secure_chroot_dir=" + empty, "xferlog_enable=NO", "syslog_enable=NO",
-		"max_clients=200", "max_per_ip=200", "idle_session_timeout=120", "data_connection_timeout=60",
-	}
-	cfgFile := filepath.Join(dir, "vsftpd.conf")
-	if err := os.WriteFile(cfgFile, []byte(strings.Join(cfg, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(cfgFile, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	logFile := filepath.Join(dir, "vsftpd.log")
-	logf, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin, cfgFile)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = logf, logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start vsftpd: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			b := make([]byte, 64)
-			n, _ := c.Read(b)
-			c.Close()
-			if strings.HasPrefix(string(b[:n]), "220") {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logFile)
-			t.Fatalf("vsftpd did not start on %s: %s", addr, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testpeer.StartVsftpd(t, testpeer.VsftpdOptions{}).Addr
 }
 
 // ftpOpts are a client's options for an FTP session to dst through the
