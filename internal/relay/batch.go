@@ -10,8 +10,10 @@ import (
 // system call: crypto/tls writes each record of at most 16 KiB with a
 // call of its own, and on a bulk transfer those calls cost more than the
 // encryption. Between Hold and Flush, writes are gathered in a pooled
-// buffer; otherwise they go straight through, so a handshake, an alert or
-// a keystroke is never delayed.
+// buffer, which Flush hands to a goroutine that writes it while the caller
+// prepares the next one; otherwise writes go straight through (after any
+// such write, to keep the order), so a handshake, an alert or a keystroke
+// is never delayed.
 //
 // The relay holds and flushes on its own when it writes a bulk chunk to a
 // connection with a BatchConn under it (a *tls.Conn over a BatchConn, for
@@ -21,9 +23,11 @@ import (
 type BatchConn struct {
 	net.Conn
 
-	mu   sync.Mutex
-	hold int     // nested Hold calls not yet flushed
-	buf  *[]byte // gathered writes while held; pooled
+	mu       sync.Mutex
+	hold     int           // nested Hold calls not yet flushed
+	buf      *[]byte       // gathered writes while held; pooled
+	inflight chan struct{} // closed when the flushing write ends; nil when none runs
+	err      error         // the first error of a flushing write
 }
 
 // NewBatchConn wraps c.
@@ -32,11 +36,16 @@ func NewBatchConn(c net.Conn) *BatchConn { return &BatchConn{Conn: c} }
 // NetConn returns the connection under c, where the relay waits for input.
 func (c *BatchConn) NetConn() net.Conn { return c.Conn }
 
-// Write gathers p while c is held, and writes it through otherwise.
+// Write gathers p while c is held, and writes it through otherwise (after
+// what Flush handed on).
 func (c *BatchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	if c.hold == 0 {
+		err := c.waitLocked()
 		c.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
 		return c.Conn.Write(p)
 	}
 	defer c.mu.Unlock()
@@ -54,8 +63,11 @@ func (c *BatchConn) Hold() {
 	c.mu.Unlock()
 }
 
-// Flush ends a Hold; when no Hold is left it writes what was gathered, in
-// one call, and returns that write's error.
+// Flush ends a Hold. When no Hold is left it hands what was gathered to a
+// goroutine that writes it in one call, and returns: the caller encrypts
+// (or reads) the next chunk while this one goes out. It first waits for
+// the previous such write, and returns its error if it failed; Wait, a
+// direct Write and the next Flush report a failure too.
 func (c *BatchConn) Flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -65,14 +77,49 @@ func (c *BatchConn) Flush() error {
 	if c.hold > 0 || c.buf == nil {
 		return nil
 	}
+	if err := c.waitLocked(); err != nil {
+		return err
+	}
 	b := c.buf
 	c.buf = nil
-	_, err := c.Conn.Write(*b)
-	if cap(*b) <= 2*batchSize {
-		*b = (*b)[:0]
-		batchPool.Put(b)
+	done := make(chan struct{})
+	c.inflight = done
+	go func() {
+		_, err := c.Conn.Write(*b)
+		if cap(*b) <= 2*batchSize {
+			*b = (*b)[:0]
+			batchPool.Put(b)
+		}
+		c.mu.Lock()
+		if err != nil && c.err == nil {
+			c.err = err
+		}
+		c.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// Wait waits until what Flush handed on is written, and returns the first
+// error such a write met.
+func (c *BatchConn) Wait() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.waitLocked()
+}
+
+// waitLocked waits, with c.mu released, for the flushing write.
+func (c *BatchConn) waitLocked() error {
+	for c.inflight != nil {
+		done := c.inflight
+		c.mu.Unlock()
+		<-done
+		c.mu.Lock()
+		if c.inflight == done {
+			c.inflight = nil
+		}
 	}
-	return err
+	return c.err
 }
 
 // batchSize holds a bulk buffer's worth of TLS records: 16 records of at

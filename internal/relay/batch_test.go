@@ -45,15 +45,20 @@ func TestBatchConnHoldAndFlush(t *testing.T) {
 		t.Fatalf("inner Flush: %v, %d writes; want nothing written yet", err, cc.count())
 	}
 	bc.Write([]byte("three"))
-	if err := bc.Flush(); err != nil || cc.count() != 2 {
-		t.Fatalf("outer Flush: %v, %d writes; want one more", err, cc.count())
+	if err := bc.Flush(); err != nil {
+		t.Fatal(err)
 	}
-	if err := bc.Flush(); err != nil || cc.count() != 2 {
+	// The flushing write runs on its own; a direct write waits for it.
+	bc.Write([]byte(" four"))
+	if err := bc.Wait(); err != nil || cc.count() != 3 {
+		t.Fatalf("outer Flush and a direct write: %v, %d writes; want 3 in all", err, cc.count())
+	}
+	if err := bc.Flush(); err != nil || bc.Wait() != nil || cc.count() != 3 {
 		t.Fatalf("an unmatched Flush wrote: %v, %d writes", err, cc.count())
 	}
 	a.CloseWrite()
 	got, _ := io.ReadAll(b)
-	if string(got) != "direct one two three" {
+	if string(got) != "direct one two three four" {
 		t.Fatalf("peer read %q", got)
 	}
 	if bc.NetConn() != net.Conn(cc) {
@@ -89,5 +94,32 @@ func TestWriteBatchedThroughTLS(t *testing.T) {
 	before = cc.count()
 	if _, err := WriteBatched(client, []byte("k")); err != nil || cc.count() != before+1 {
 		t.Errorf("a one-byte write: %v, %d socket writes; want 1", err, cc.count()-before)
+	}
+}
+
+// A flushing write that fails is reported by Wait, the next Flush and the
+// next direct write.
+func TestBatchConnReportsFailedFlush(t *testing.T) {
+	a, b := tcpPair(t)
+	b.SetLinger(0)
+	b.Close()
+	bc := NewBatchConn(a)
+	var err error
+	for i := 0; i < 50 && err == nil; i++ { // the reset may take a write or two to show
+		bc.Hold()
+		bc.Write(make([]byte, 64<<10))
+		err = bc.Flush()
+		if err == nil {
+			err = bc.Wait()
+		}
+	}
+	if err == nil {
+		t.Fatal("writes to a reset connection never failed")
+	}
+	if bc.Wait() == nil {
+		t.Error("Wait forgot the failure")
+	}
+	if _, werr := bc.Write([]byte("x")); werr == nil {
+		t.Error("a direct write after a failed flush succeeded")
 	}
 }

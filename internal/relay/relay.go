@@ -405,6 +405,15 @@ func (s *Session) copyWaiting(d *dir, woken bool) (r Reason, err error, parked b
 				b := <-ch
 				eof, readErr, err = b.eof, b.readErr, b.err
 			}
+			if eof && err == nil {
+				// What the last bulk write handed on must be out
+				// before end of stream is passed on.
+				if b := batcherOf(d.dst); b != nil {
+					if werr := b.Wait(); werr != nil {
+						return d.dstReason, werr, false
+					}
+				}
+			}
 			if err != nil || eof {
 				return d.outcome(readErr, err), err, false
 			}
