@@ -5,8 +5,10 @@ package relay
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // canPark: idle directions can be parked on the shared poller.
@@ -31,11 +33,17 @@ type poller struct {
 	rc       syscall.RawConn // file's, for waiting through the runtime's poller
 	epfd     int
 
-	mu      sync.Mutex
-	broken  bool // setting up or waiting failed: park refuses, directions wait on goroutines
-	running bool // the loop goroutine is running
-	next    uint64
-	parked  map[uint64]*dir
+	events [64]syscall.EpollEvent // used by the one running loop
+
+	mu       sync.Mutex
+	broken   bool // setting up or waiting failed: park refuses, directions wait on goroutines
+	running  bool // the loop goroutine is running
+	watching bool // the watch goroutine is running
+
+	gen    atomic.Uint64 // odd while the loop goroutine serves a direction itself
+	since  atomic.Int64  // when it started to (unix nanoseconds)
+	next   uint64
+	parked map[uint64]*dir
 }
 
 var sharedPoller poller
@@ -106,8 +114,25 @@ func (p *poller) park(d *dir) bool {
 		p.running = true
 		p.file.SetReadDeadline(time.Time{})
 		go p.loop()
+		if !p.watching {
+			p.watching = true
+			go p.watch()
+		}
 	}
 	return true
+}
+
+// readable returns how many bytes the socket's receive queue holds
+// (FIONREAD), or 0 if that cannot be told.
+func readable(sock syscall.RawConn) int {
+	n := 0
+	sock.Control(func(fd uintptr) {
+		var v int32
+		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&v))); errno == 0 {
+			n = int(v)
+		}
+	})
+	return n
 }
 
 // unpark takes d off the poller if it is parked there, and reports whether
@@ -127,15 +152,16 @@ func (p *poller) unpark(d *dir) bool {
 }
 
 // loop waits for events and resumes the directions they name, until
-// nothing is parked.
+// nothing is parked. The goroutine that the runtime wakes for an event
+// serves the first ready direction itself: a keystroke then costs no
+// hand-over between goroutines (which may be on different CPUs) before it
+// is relayed.
 func (p *poller) loop() {
-	events := make([]syscall.EpollEvent, 64)
-	var ready []*dir
 	for {
 		var n int
 		var waitErr error
 		err := p.rc.Read(func(fd uintptr) bool {
-			n, waitErr = syscall.EpollWait(int(fd), events, 0)
+			n, waitErr = syscall.EpollWait(int(fd), p.events[:], 0)
 			switch waitErr {
 			case nil:
 				return n > 0
@@ -148,9 +174,9 @@ func (p *poller) loop() {
 		if err == nil {
 			err = waitErr
 		}
+		var ready []*dir
 		p.mu.Lock()
-		ready = ready[:0]
-		for _, ev := range events[:n] {
+		for _, ev := range p.events[:n] {
 			key := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 			if d, ok := p.parked[key]; ok {
 				delete(p.parked, key)
@@ -175,11 +201,69 @@ func (p *poller) loop() {
 			p.file.SetReadDeadline(time.Time{}) // a wake-up to check for the end, but not the end
 		}
 		p.mu.Unlock()
-		for _, d := range ready {
+		if len(ready) == 0 {
+			if stop {
+				return
+			}
+			continue
+		}
+		for _, d := range ready[1:] {
 			go d.session.resume(d)
 		}
 		if stop {
+			ready[0].session.resume(ready[0])
 			return
+		}
+		// Serve ready[0] here and stay the loop, unless that takes
+		// longer than handOff (a transfer, a peer slow to read): then
+		// the watchdog starts the loop on a new goroutine, and this one
+		// ends after. (A timer per event would cost more than the event:
+		// arming one wakes the runtime's poller on another CPU.)
+		d := ready[0]
+		gen := p.gen.Add(1) // odd: serving
+		p.since.Store(time.Now().UnixNano())
+		d.inline = gen // cleared by the direction before it parks again (after which d is not ours)
+		d.session.resume(d)
+		if !p.gen.CompareAndSwap(gen, gen+1) {
+			return // the loop was handed on
+		}
+	}
+}
+
+// handOn is called by a direction that starts a transfer: if it is being
+// served by the loop's goroutine, the loop goes on on a new one at once.
+func (p *poller) handOn(d *dir) {
+	if gen := d.inline; gen != 0 {
+		d.inline = 0
+		if p.gen.CompareAndSwap(gen, gen+1) {
+			go p.loop()
+		}
+	}
+}
+
+// handOff bounds how long the loop serves a direction itself before
+// another goroutine takes over the waiting, when that direction neither
+// ends nor starts a transfer (its peer is slow to read, say): about the
+// most an event of another session then waits behind it. The watchdog
+// ticks at this period while the loop runs, so it is not short.
+const handOff = 10 * time.Millisecond
+
+// watch runs while the loop does: it hands the loop on to a new goroutine
+// when the one serving a direction itself takes longer than handOff.
+func (p *poller) watch() {
+	t := time.NewTicker(handOff)
+	defer t.Stop()
+	for range t.C {
+		p.mu.Lock()
+		if !p.running {
+			p.watching = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		gen := p.gen.Load()
+		if gen%2 == 1 && time.Now().UnixNano()-p.since.Load() > int64(handOff) && p.gen.CompareAndSwap(gen, gen+1) {
+			go p.loop()
 		}
 	}
 }

@@ -51,9 +51,9 @@ func TestIdleSessionsParkWithoutGoroutines(t *testing.T) {
 	for i := range sessions {
 		clients[i], hosts[i] = idleTLSRelay(t, ctx, done)
 	}
-	// Idle: the poller's one goroutine, none per session.
-	if n := waitGoroutines(t, base+1); n > base+1 {
-		t.Fatalf("%d idle sessions hold %d goroutines, want at most 1 (the poller's)", sessions, n-base)
+	// Idle: the poller's goroutine and its watchdog, none per session.
+	if n := waitGoroutines(t, base+2); n > base+2 {
+		t.Fatalf("%d idle sessions hold %d goroutines, want at most 2 (the poller's)", sessions, n-base)
 	}
 	// Every parked direction wakes: each session echoes a line both ways.
 	for i := range sessions {
@@ -70,8 +70,8 @@ func TestIdleSessionsParkWithoutGoroutines(t *testing.T) {
 			t.Fatalf("session %d: client read %q, %v", i, got, err)
 		}
 	}
-	if n := waitGoroutines(t, base+1); n > base+1 {
-		t.Fatalf("after a burst, %d sessions hold %d goroutines, want at most 1", sessions, n-base)
+	if n := waitGoroutines(t, base+2); n > base+2 {
+		t.Fatalf("after a burst, %d sessions hold %d goroutines, want at most 2", sessions, n-base)
 	}
 	// Ending the context resumes and ends every parked direction.
 	cancel()
@@ -200,5 +200,68 @@ func TestCancelHandle(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Cancel did not end the session")
+	}
+}
+
+// gatedConn's writes wait until gate is closed: a client that stopped
+// reading.
+type gatedConn struct {
+	net.Conn
+	gate chan struct{}
+}
+
+func (c gatedConn) Write(p []byte) (int, error) {
+	<-c.gate
+	return c.Conn.Write(p)
+}
+
+// A direction that blocks while the poller's own goroutine serves it does
+// not hold up other sessions: the loop is handed on to another goroutine.
+func TestBlockedDirectionDoesNotStallOthers(t *testing.T) {
+	if !canPark {
+		t.Skip("no shared poller on " + runtime.GOOS)
+	}
+	// Session A: its host's bytes go to a client whose writes block.
+	clientEndA, clientNearA := tcpPair(t)
+	hostNearA, hostEndA := tcpPair(t)
+	gate := make(chan struct{})
+	doneA := make(chan Result, 1)
+	Start(context.Background(), Side{Conn: gatedConn{clientNearA, gate}}, Side{Conn: hostNearA}, Config{}, func(r Result) { doneA <- r })
+	// Session B, idle and parked.
+	doneB := make(chan Result, 1)
+	clientB, hostB := idleTLSRelay(t, context.Background(), doneB)
+	time.Sleep(50 * time.Millisecond)
+
+	hostEndA.Write([]byte("stuck")) // served by the loop, which then blocks
+	time.Sleep(20 * time.Millisecond)
+	for i := range 3 {
+		clientB.Write([]byte("ping"))
+		got := make([]byte, 4)
+		hostB.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadFull(hostB, got); err != nil {
+			t.Fatalf("round %d: session B's host got nothing while session A is blocked: %v", i, err)
+		}
+		hostB.Write(got)
+		clientB.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadFull(clientB, got); err != nil {
+			t.Fatalf("round %d: session B's client got nothing back: %v", i, err)
+		}
+	}
+	close(gate)
+	got := make([]byte, 5)
+	clientEndA.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(clientEndA, got); err != nil || string(got) != "stuck" {
+		t.Fatalf("session A's client read %q, %v after the gate opened", got, err)
+	}
+	clientEndA.Close()
+	hostEndA.Close()
+	clientB.Close()
+	hostB.Close()
+	for _, ch := range []chan Result{doneA, doneB} {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a session did not end")
+		}
 	}
 }

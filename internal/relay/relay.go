@@ -187,6 +187,11 @@ type dir struct {
 	// guarded by the poller's lock
 	registered bool   // sock is in the poller's epoll set
 	key        uint64 // non-zero while parked
+
+	// inline is the poller's serving generation while its goroutine
+	// serves this direction itself (0 otherwise); only that goroutine
+	// touches it.
+	inline uint64
 }
 
 // Session is one relay in progress.
@@ -394,12 +399,12 @@ func (s *Session) copyWaiting(d *dir, woken bool) (r Reason, err error, parked b
 		if woken || (first && d.layered) {
 			var eof, readErr bool
 			if canPark {
-				eof, readErr, err = s.burst(d.dst, d.src.Conn, d.layered, first, d.count)
+				eof, readErr, err = s.burst(d, first)
 			} else {
 				ch := make(chan burstEnd, 1)
 				go func() {
 					var b burstEnd
-					b.eof, b.readErr, b.err = s.burst(d.dst, d.src.Conn, d.layered, first, d.count)
+					b.eof, b.readErr, b.err = s.burst(d, first)
 					ch <- b
 				}()
 				b := <-ch
@@ -419,6 +424,7 @@ func (s *Session) copyWaiting(d *dir, woken bool) (r Reason, err error, parked b
 			}
 		}
 		woken, first = true, false
+		d.inline = 0
 		if sharedPoller.park(d) {
 			return "", nil, true
 		}
@@ -433,24 +439,32 @@ type burstEnd struct {
 	err          error
 }
 
-// burst copies what src has to offer: it reads into a pooled buffer while
-// data keeps coming, and returns (giving the buffer back) when src has
-// nothing more right now. After a short read that is at once: a layered
-// source is first drained of the input it decoded already, by reads under
-// an expired deadline (which never touch the socket). After bulk reads it
-// is when nothing arrived for flowPause. drainOnly: only that draining.
-func (s *Session) burst(dst, src net.Conn, layered, drainOnly bool, count *atomic.Int64) (eof, readErr bool, err error) {
-	bp := bufPool.Get().(*[]byte)
+// burst copies what src has to offer, and returns when src has nothing
+// more right now. It starts with a small buffer on its own stack, with no
+// deadline (src is readable: only a record split across segments can
+// make that read wait, and then it holds just this goroutine), so that a
+// keystroke costs no pooled buffer and no timer. A read that fills it
+// moves to a pooled buffer under a flowPause read deadline: a transfer
+// keeps reading into it, and gives it back when nothing arrived for
+// flowPause. After a short read it returns at once: a layered source is
+// first drained of the input it decoded already, by reads under an
+// expired deadline (which never touch the socket). drainOnly: only that
+// draining.
+func (s *Session) burst(d *dir, drainOnly bool) (eof, readErr bool, err error) {
+	dst, src, sock, layered, count := d.dst, d.src.Conn, d.sock, d.layered, d.count
+	var small [smallSize]byte
+	buf := small[:]
+	var bp *[]byte // the pooled buffer, once taken
 	bulk := false
 	defer func() {
-		if bulk {
+		switch {
+		case bulk:
 			bulkPool.Put(bp)
 			bulkUsed.Add(-1)
-		} else {
+		case bp != nil:
 			bufPool.Put(bp)
 		}
 	}()
-	buf := *bp
 	deadline := false // a read deadline is set on src
 	defer func() {
 		if deadline {
@@ -458,20 +472,29 @@ func (s *Session) burst(dst, src net.Conn, layered, drainOnly bool, count *atomi
 		}
 	}()
 	draining := false
-	switch {
-	case drainOnly:
+	if drainOnly {
 		draining, deadline = true, true
 		src.SetReadDeadline(longAgo)
-	case layered:
-		// The socket may hold only part of a record: a peer that sends
-		// no more must not keep the buffer.
-		deadline = true
-		src.SetReadDeadline(time.Now().Add(flowPause))
 	}
 	moved := false // a byte arrived since the deadline was armed
 	full := 0      // reads in a row that filled buf
 	for {
 		n, rerr := src.Read(buf)
+		filled := n == len(buf)
+		if bp != nil && layered && rerr == nil && n >= smallRead && !draining {
+			// A record layer returns a record at a time: gather the
+			// records that are already here, so that they are written
+			// (and, through TLS, batched) together.
+			for n <= len(buf)-maxRecordWire && recordReady(sock) {
+				m, err := src.Read(buf[n:])
+				n += m
+				if err != nil {
+					rerr = err
+					break
+				}
+			}
+			filled = n > len(buf)-maxRecordWire
+		}
 		if n > 0 {
 			s.touch()
 			moved = true
@@ -479,15 +502,28 @@ func (s *Session) burst(dst, src net.Conn, layered, drainOnly bool, count *atomi
 				return false, false, werr
 			}
 			count.Add(int64(n))
-			if n < len(buf) {
+			switch {
+			case bp == nil:
+				if filled {
+					bp = bufPool.Get().(*[]byte)
+					buf = *bp
+					// A transfer: the shared poller's goroutine, if
+					// this is it, lets another one wait for events.
+					sharedPoller.handOn(d)
+				}
+			case !filled:
 				full = 0
-			} else if full++; full >= bulkAfter && !bulk && bulkUsed.Add(1) <= maxBulk {
-				bufPool.Put(bp)
-				bp, bulk = bulkPool.Get().(*[]byte), true
-				buf = *bp
-			} else if full >= bulkAfter && !bulk {
-				bulkUsed.Add(-1)
-				full = 0
+			default:
+				if full++; full >= bulkAfter && !bulk {
+					if bulkUsed.Add(1) <= maxBulk {
+						bufPool.Put(bp)
+						bp, bulk = bulkPool.Get().(*[]byte), true
+						buf = *bp
+					} else {
+						bulkUsed.Add(-1)
+						full = 0
+					}
+				}
 			}
 		}
 		switch {
@@ -515,6 +551,17 @@ func (s *Session) burst(dst, src net.Conn, layered, drainOnly bool, count *atomi
 }
 
 var longAgo = time.Unix(1, 0)
+
+// maxRecordWire is the most a TLS record takes on the wire: a header, 16
+// KiB of data, and up to 256 bytes of expansion (RFC 8446, section 5.2).
+const maxRecordWire = 5 + 16<<10 + 256
+
+// recordReady reports whether the socket holds a whole record of the
+// largest size, so that reading one more record from the layer over it
+// cannot block.
+func recordReady(sock syscall.RawConn) bool {
+	return sock != nil && readable(sock) >= maxRecordWire
+}
 
 // copyBuffered is the general loop: a small first read, a pooled buffer
 // while data flows.
