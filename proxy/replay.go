@@ -87,7 +87,9 @@ func (c *clusterReplay) Check(ctx context.Context, jti string, expires time.Time
 		return c.local.Check(ctx, jti, expires)
 	}
 	p := c.peers[owner]
-	replayed, err := p.check(ctx, jti, expires)
+	pctx, cancel := context.WithTimeout(ctx, c.timeout+time.Second)
+	replayed, err := p.check(pctx, jti, expires)
+	cancel()
 	if c.onPeer != nil {
 		c.onPeer(owner, err == nil)
 	}
