@@ -19,7 +19,8 @@
 //  2. connection set-up rate: TCP + TLS handshake (+ CONNECT with a fresh
 //     token for termgate) + one byte echoed by the host, with
 //     Config.Conns concurrent clients, bounded by Config.SetupCount and
-//     Config.SetupTime;
+//     Config.SetupTime; and the middle process's CPU time (user and
+//     system) per session opened;
 //  3. keystroke latency: p50 and p99 of one-byte round trips over an
 //     established session, and what each target adds to the direct round trip;
 //  4. resident memory per idle session: the middle process's VmRSS before

@@ -56,7 +56,8 @@ when haproxy is installed, through HAProxy terminating TLS in mode tcp:
   1. bulk throughput, client to host (--bytes, one session per round);
   2. set-up rate: TCP + TLS handshake + CONNECT with a fresh token (the proxy
      only) + one byte echoed by the host, with --conns concurrent clients,
-     bounded by --setup-count and --setup-time;
+     bounded by --setup-count and --setup-time; beside it, the CPU time the
+     middle process spent per session opened (from /proc/PID/stat);
   3. keystroke latency: p50/p99 of one-byte round trips over an established
      session (--pings), and what each adds to the direct round trip;
   4. resident memory per idle session: the middle process's VmRSS before and
