@@ -74,7 +74,8 @@ func (p *poller) init() {
 }
 
 // park registers d's socket for one readiness event, after which
-// d.session.resume(d) runs on a new goroutine. It reports false if the
+// d.session.resume(d) runs (on the loop's goroutine or a new one, see
+// loop). It reports false if the
 // socket could not be registered (it is closed, or the poller is
 // unusable); the caller then waits for it itself.
 func (p *poller) park(d *dir) bool {

@@ -12,13 +12,17 @@
 // An idle session holds no goroutine and no buffer when its sources are TCP
 // sockets, or connections over one that tell which (a *tls.Conn, or
 // anything with a NetConn method, see Side): on Linux each idle direction
-// is one entry in an epoll instance shared by the process, and a goroutine
-// is started for it when its socket becomes readable (elsewhere each idle
-// direction waits on a small goroutine of its own). A direction takes a
-// pooled 32 KiB buffer only while data moves, moves up to a 256 KiB one
-// during a sustained transfer, and gives it back when the data stops.
-// Other sources are read through a small buffer first. When both ends are
-// *net.TCPConn the copy uses the kernel's splice path.
+// is one entry in an epoll instance shared by the process, served when its
+// socket becomes readable by the goroutine that waits on that instance (a
+// keystroke then costs no goroutine start and no timer) or, for a transfer,
+// by a goroutine of its own; elsewhere each idle direction waits on a small
+// goroutine of its own. A direction takes a pooled 32 KiB buffer only
+// while data moves, moves up to a 256 KiB one during a sustained transfer,
+// and gives it back when the data stops. Other sources are read through a
+// small buffer first. When both ends are *net.TCPConn the copy uses the
+// kernel's splice path; records of a TLS source that are already complete
+// in the socket are read together, and written together through a
+// BatchConn.
 package relay
 
 import (
