@@ -38,6 +38,10 @@ const (
 	HeaderSession  = "Termgate-Session"
 	HeaderChannel  = "Termgate-Channel"
 	HeaderTicket   = "Termgate-Ticket"
+	// HeaderOwnerAddress, in the answer to an FTP control channel, is
+	// the owner node's own address for the session's other channels
+	// (when the proxy is configured with one).
+	HeaderOwnerAddress = "Termgate-Owner-Address"
 )
 
 // DialOptions configures DialProxy. ProxyAddr, Trust, Token and Target are

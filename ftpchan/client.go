@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,11 @@ type ClientConfig struct {
 	Timeout time.Duration
 	// NoNotify skips the notification channel.
 	NoNotify bool
+	// NoDirect sends every channel to the proxy address of the dial
+	// options even when the proxy names its own address for them
+	// (Termgate-Owner-Address; see DirectAddress): for clients that can
+	// reach the load balancer but not the nodes behind it.
+	NoDirect bool
 	// OnEvent, if set, is called (from one goroutine, in order) for every
 	// notification but keep-alives.
 	OnEvent func(Event)
@@ -55,6 +61,8 @@ type Client struct {
 	*ftp.ServerConn
 
 	opts      emulator.DialOptions
+	chanOpts  emulator.DialOptions // for data and notification channels
+	direct    string               // the owner node's own address, when used
 	host      string
 	ticket    string
 	sessionID string
@@ -111,6 +119,16 @@ func DialProxy(ctx context.Context, opts emulator.DialOptions, cfg ClientConfig)
 		ctrl.Close()
 		return nil, errors.New("ftpchan: the proxy sent no Termgate-Ticket: is the session an ftp session, and does this proxy support FTP?")
 	}
+	c.chanOpts = opts
+	if a := ctrl.Header().Get(emulator.HeaderOwnerAddress); a != "" && !cfg.NoDirect {
+		if host, err := directHost(a); err != nil {
+			c.log.Warn().Err(err).Msg("ignoring the owner node's address: channels go through the proxy address")
+		} else {
+			// The owner node is dialled by its own name, which its
+			// certificate must carry, and trusted as the proxy is.
+			c.chanOpts.ProxyAddr, c.chanOpts.ServerName, c.direct = a, host, a
+		}
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if !cfg.NoNotify {
 		if err := c.openNotify(ctx); err != nil {
@@ -161,7 +179,7 @@ func (c *Client) dialData(addr string) (net.Conn, error) {
 		return nil, fmt.Errorf("ftpchan: bad data port %q", portStr)
 	}
 	target := net.JoinHostPort(c.host, portStr)
-	conn, err := dialChannel(c.ctx, c.opts, ChannelData, c.ticket, target)
+	conn, err := dialChannel(c.ctx, c.chanOpts, ChannelData, c.ticket, target)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +187,7 @@ func (c *Client) dialData(addr string) (net.Conn, error) {
 }
 
 func (c *Client) openNotify(ctx context.Context) error {
-	conn, err := dialChannel(ctx, c.opts, ChannelNotify, c.ticket, c.opts.Target)
+	conn, err := dialChannel(ctx, c.chanOpts, ChannelNotify, c.ticket, c.opts.Target)
 	if err != nil {
 		return err
 	}
@@ -299,4 +317,22 @@ func (c *Client) Close() error {
 		c.wg.Wait()
 	})
 	return err
+}
+
+// DirectAddress is the owner node's own address that the data and
+// notification channels go to, or "" when they go through the proxy
+// address (the proxy named none, or ClientConfig.NoDirect).
+func (c *Client) DirectAddress() string { return c.direct }
+
+// directHost checks an owner address from the proxy (host:port) and
+// returns its host.
+func directHost(a string) (string, error) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || host == "" || strings.ContainsAny(a, " \t\r\n\x00") {
+		return "", fmt.Errorf("ftpchan: owner address %q: want host:port", clip(a))
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", fmt.Errorf("ftpchan: owner address %q: bad port", clip(a))
+	}
+	return host, nil
 }

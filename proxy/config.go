@@ -189,6 +189,14 @@ type Config struct {
 	// experiment that shows why forwarding exists (behind a round-robin
 	// load balancer, transfers then fail). Zero: forwarding on.
 	FTPForwardingOff bool
+	// FTPDirectAddress is the host:port at which clients can reach this
+	// node itself, bypassing the load balancer (its certificate must name
+	// that host). When set, the answer to an FTP control channel carries
+	// it (Termgate-Owner-Address), and clients open the session's data and
+	// notification channels there instead of through the load balancer,
+	// so no channel needs forwarding. Empty: every channel goes through
+	// the load balancer and is forwarded to the owner node when needed.
+	FTPDirectAddress string
 
 	// DrainGrace is how long Drain keeps accepting after /readyz turns
 	// false, for the load balancer to notice. Zero means DefaultDrainGrace.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,10 +113,30 @@ func (s *Server) newFTPGateway() error {
 	return nil
 }
 
-// establishedFTPResponse is the 200 answer to an FTP control channel.
-func establishedFTPResponse(sessionID, ticket string) []byte {
-	return []byte("HTTP/1.1 200 Connection established\r\nTermgate-Session: " + sessionID +
-		"\r\nTermgate-Ticket: " + ticket + "\r\n\r\n")
+// establishedFTPResponse is the 200 answer to an FTP control channel;
+// direct, if set, is this node's own address for the session's other
+// channels.
+func establishedFTPResponse(sessionID, ticket, direct string) []byte {
+	resp := "HTTP/1.1 200 Connection established\r\nTermgate-Session: " + sessionID + "\r\nTermgate-Ticket: " + ticket + "\r\n"
+	if direct != "" {
+		resp += "Termgate-Owner-Address: " + direct + "\r\n"
+	}
+	return []byte(resp + "\r\n")
+}
+
+// checkDirectAddress validates Config.FTPDirectAddress.
+func checkDirectAddress(a string) error {
+	if a == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || host == "" || strings.ContainsAny(a, " \t\r\n") {
+		return fmt.Errorf("proxy: FTP direct address %q: want host:port", a)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("proxy: FTP direct address %q: bad port", a)
+	}
+	return nil
 }
 
 // ftpSessionInfo describes the FTP session of an authorized control channel.

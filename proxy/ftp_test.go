@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -180,6 +181,97 @@ func twoNodes(t *testing.T, mutate func(*Config)) (a, b *testServer) {
 		}
 	})
 	return a, b
+}
+
+// With FTPDirectAddress, the owner names its own address in the control
+// channel's answer and the client opens data and notification channels
+// there: nothing reaches the other node, nothing is forwarded. A client
+// with NoDirect keeps using the load balancer (and forwarding).
+func TestFTPDirectAddress(t *testing.T) {
+	ftpd := startVsftpd(t)
+	keys := [][]byte{ticketKey(t)}
+	direct := freeAddr(t)
+	a, b := twoNodes(t, func(c *Config) {
+		c.FTPTicketKeys = keys
+		if c.NodeID == "node-a" {
+			c.Listen, c.FTPDirectAddress = direct, direct
+		}
+	})
+	// The client knows only the load balancer's address: its first dial
+	// there reaches A, every later one B. Other addresses are dialled as
+	// asked.
+	const lb = "lb.test:9443"
+	var mu sync.Mutex
+	lbDials, otherDials := 0, 0
+	lbOpts := func(t *testing.T) emulator.DialOptions {
+		o := ftpOpts(t, ftpd, true, a.Addr().String())
+		o.ProxyAddr = lb
+		o.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			mu.Lock()
+			to := addr
+			if addr == lb {
+				to = b.Addr().String()
+				if lbDials == 0 {
+					to = a.Addr().String()
+				}
+				lbDials++
+			} else {
+				otherDials++
+			}
+			mu.Unlock()
+			return (&net.Dialer{}).DialContext(ctx, network, to)
+		}
+		return o
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := ftpchan.DialProxy(ctx, lbOpts(t), ftpchan.ClientConfig{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DirectAddress() != direct {
+		t.Fatalf("client's direct address = %q, want node A's %q", c.DirectAddress(), direct)
+	}
+	transfer(t, c, "direct", 10, 1<<20, 0)
+	c.Close()
+	mu.Lock()
+	if lbDials != 1 || otherDials != 7 { // 3 STOR + 3 RETR + the notification channel
+		t.Errorf("dials: %d to the load balancer, %d to node A directly; want 1 and 7", lbDials, otherDials)
+	}
+	mu.Unlock()
+	if got := counter(t, b.Registry(), "termgate_ftp_channels_forwarded_total", nil); got != 0 {
+		t.Errorf("node B forwarded %v channels, want 0", got)
+	}
+	if got := counter(t, a.Registry(), "termgate_ftp_channels_total", map[string]string{"kind": "ftp-data"}); got != 6 {
+		t.Errorf("node A served %v data channels, want 6", got)
+	}
+
+	// NoDirect: through the load balancer, forwarded by B.
+	mu.Lock()
+	lbDials, otherDials = 0, 0
+	mu.Unlock()
+	c, err = ftpchan.DialProxy(ctx, lbOpts(t), ftpchan.ClientConfig{Timeout: 20 * time.Second, NoDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.DirectAddress() != "" {
+		t.Errorf("DirectAddress with NoDirect = %q, want empty", c.DirectAddress())
+	}
+	transfer(t, c, "lb", 10)
+	if got := counter(t, b.Registry(), "termgate_ftp_channels_forwarded_total", nil); got < 3 {
+		t.Errorf("with NoDirect node B forwarded %v channels, want the session's 3", got)
+	}
+}
+
+func TestFTPDirectAddressChecked(t *testing.T) {
+	f := getFixture(t)
+	for _, bad := range []string{"node-a", "node-a:0", "node-a:70000", ":9443", "node a:9443", "node-a:9443\r\nX-Evil: 1"} {
+		_, err := New(Config{Listen: "127.0.0.1:0", Certificate: f.tlsCert(), MgmtTrust: f.signers, FTPDirectAddress: bad})
+		if err == nil || !strings.Contains(err.Error(), "FTP direct address") {
+			t.Errorf("FTPDirectAddress %q: err = %v, want a refusal naming it", bad, err)
+		}
+	}
 }
 
 func TestFTPChannelsForwardedToOwner(t *testing.T) {
@@ -483,24 +575,44 @@ func TestFTPDrainNotifiesAndCloseEndsSessions(t *testing.T) {
 
 // BenchmarkFTPTransfer compares 16 MiB downloads and uploads through one
 // node, and through a node that forwards the data channels to the owner,
-// with the same transfers straight to vsftpd in the same run. The ratios
-// are the MB/s figures of the sub-benchmarks divided by direct's.
+// with the same transfers straight to vsftpd in the same run: in plain FTP
+// ("direct") and in explicit FTPS ("direct-ftps", TLS on control and data
+// like the client's leg through the proxy). The ratios are the MB/s
+// figures of the sub-benchmarks divided by a direct one's.
 func BenchmarkFTPTransfer(b *testing.B) {
 	ftpd := startVsftpd(b)
 	const size = 16 << 20
 	data := make([]byte, size)
 	rand.Read(data)
-	direct, err := ftp.Dial(ftpd, ftp.DialWithTimeout(10*time.Second))
+	login := func(addr string, opts ...ftp.DialOption) *ftp.ServerConn {
+		c, err := ftp.Dial(addr, append(opts, ftp.DialWithTimeout(10*time.Second))...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Quit() })
+		if err := c.Login("anonymous", "x@"); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Stor("bench.bin", bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	direct := login(ftpd)
+	cert, err := pki.SelfSigned(pki.CertSpec{CommonName: "ftp.test", DNSNames: []string{"ftp.test"}, Usage: pki.UsageServer})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer direct.Quit()
-	if err := direct.Login("anonymous", "x@"); err != nil {
+	keyPEM, err := pki.MarshalKeyPEM(cert.Key)
+	if err != nil {
 		b.Fatal(err)
 	}
-	if err := direct.Stor("bench.bin", bytes.NewReader(data)); err != nil {
-		b.Fatal(err)
-	}
+	ftps := testpeer.StartVsftpd(b, testpeer.VsftpdOptions{CertPEM: pki.EncodeCertPEM(cert.Cert), KeyPEM: keyPEM})
+	directTLS := login(ftps.Addr, ftp.DialWithExplicitTLS(&tls.Config{
+		RootCAs: pki.NewTrustStore(cert.Cert).Pool(), ServerName: "ftp.test",
+		ClientSessionCache: tls.NewLRUClientSessionCache(4), // vsftpd wants data TLS to resume the control session
+		MaxVersion:         tls.VersionTLS12,                // vsftpd 3.0.3 fails uploads (426) over TLS 1.3 data connections from this client
+	}))
 	retr := func(b *testing.B, get func(string) (*ftp.Response, error)) {
 		b.SetBytes(size)
 		for b.Loop() {
@@ -549,9 +661,11 @@ func BenchmarkFTPTransfer(b *testing.B) {
 		return c
 	}
 	b.Run("retr/direct", func(b *testing.B) { retr(b, direct.Retr) })
+	b.Run("retr/direct-ftps", func(b *testing.B) { retr(b, directTLS.Retr) })
 	b.Run("retr/one-node", func(b *testing.B) { retr(b, client(b).Retr) })
 	b.Run("retr/forwarding", func(b *testing.B) { retr(b, client(b, nb.Addr().String()).Retr) })
 	b.Run("stor/direct", func(b *testing.B) { stor(b, direct.Stor) })
+	b.Run("stor/direct-ftps", func(b *testing.B) { stor(b, directTLS.Stor) })
 	b.Run("stor/one-node", func(b *testing.B) { stor(b, client(b).Stor) })
 	b.Run("stor/forwarding", func(b *testing.B) { stor(b, client(b, nb.Addr().String()).Stor) })
 }

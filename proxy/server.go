@@ -137,6 +137,9 @@ func New(cfg Config) (*Server, error) {
 		fails:    newFailLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	if err := checkDirectAddress(cfg.FTPDirectAddress); err != nil {
+		return nil, err
+	}
 	var err error
 	if s.certs, err = newCertLoader(cfg.CertFile, cfg.KeyFile, cfg.Certificate); err != nil {
 		return nil, err
@@ -776,7 +779,7 @@ func (s *Server) serveConnect(c *conn, req *Request) {
 			s.refuse(c, req, reject(CodeDraining, err, "this proxy node is closing: connect again"), claims)
 			return
 		}
-		resp = establishedFTPResponse(info.id, ticket)
+		resp = establishedFTPResponse(info.id, ticket, s.cfg.FTPDirectAddress)
 	}
 	c.tls.SetDeadline(time.Time{})
 	c.tls.SetWriteDeadline(time.Now().Add(10 * time.Second))

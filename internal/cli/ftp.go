@@ -28,7 +28,8 @@ func init() { register(newFTPCmd) }
 
 type ftpFlags struct {
 	clientFlags
-	ftpUser string
+	ftpUser  string
+	noDirect bool
 }
 
 func newFTPCmd(g *Globals) *cobra.Command {
@@ -65,6 +66,7 @@ anonymous.
 		}
 		f.register(c)
 		c.Flags().StringVar(&f.ftpUser, "ftp-user", "", "FTP user (password from "+EnvFTPPassword+"); anonymous if empty")
+		c.Flags().BoolVar(&f.noDirect, "no-direct", false, "open data channels through the proxy address even when the proxy names its own node's address for them")
 		return c
 	}
 	cmd.AddCommand(
@@ -213,7 +215,7 @@ func openFTP(ctx context.Context, g *Globals, f *ftpFlags) (*ftpchan.Client, err
 	if l.Session.Protocol != "" && l.Session.Protocol != "ftp" {
 		return nil, fmt.Errorf("session %s is a %s session, not ftp", f.session, l.Session.Protocol)
 	}
-	cfg := ftpchan.ClientConfig{User: f.ftpUser, Logger: g.Logger()}
+	cfg := ftpchan.ClientConfig{User: f.ftpUser, Logger: g.Logger(), NoDirect: f.noDirect}
 	if f.ftpUser != "" {
 		pw, ok := os.LookupEnv(EnvFTPPassword)
 		if !ok {

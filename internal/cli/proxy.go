@@ -43,6 +43,7 @@ type proxyFlags struct {
 	ftpTicketKeyFile             string
 	ftpServerActive              []string
 	ftpForwarding                bool
+	ftpDirectAddress             string
 }
 
 func newProxyCmd(g *Globals) *cobra.Command {
@@ -103,6 +104,7 @@ closes at once. SIGHUP reloads the certificate and key.`,
 	fl.StringSliceVar(&f.wsOrigins, "ws-origin", nil, "browser origin https://host:port allowed to open the WebSocket front end GET /ws, e.g. the management console's (repeatable; default: only the proxy's own origin)")
 	fl.StringVar(&f.ftpTicketKeyFile, "ftp-ticket-key-file", "", "FTP channel ticket keys shared by every node of the cluster: one base64 key (32+ random bytes) per line, the first signs (default: a random key of this process; FTP channels reaching another node are then refused)")
 	fl.StringSliceVar(&f.ftpServerActive, "ftp-server-active", nil, "FTP destination host:port that needs active mode towards the server (repeatable)")
+	fl.StringVar(&f.ftpDirectAddress, "ftp-direct-address", "", "host:port at which clients reach this node directly (its certificate must name the host): FTP clients then open data and notification channels there instead of through the load balancer (default: through the load balancer, forwarded to the owner node)")
 	fl.BoolVar(&f.ftpForwarding, "ftp-forwarding", true, "forward FTP data and notification channels to the node that owns their session; false only for debugging (channels reaching another node get 503 owner_unavailable)")
 	cmd.AddCommand(newProxyEnrollCmd(g))
 	return cmd
@@ -138,6 +140,7 @@ func (f *proxyFlags) config() (proxy.Config, error) {
 		WebSocketOrigins: f.wsOrigins,
 		FTPTicketKeyFile: f.ftpTicketKeyFile, FTPServerActive: f.ftpServerActive,
 		FTPForwardingOff: !f.ftpForwarding,
+		FTPDirectAddress: f.ftpDirectAddress,
 	}
 	if f.idleTimeout == 0 {
 		cfg.IdleTimeout = -1 // explicit 0 on the command line: no idle timeout
