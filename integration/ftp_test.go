@@ -61,6 +61,13 @@ type ftpCluster struct {
 // bytes several times slower, and this test moves hundreds of MiB.
 func startFTPCluster(t *testing.T, extra ...string) *ftpCluster {
 	t.Helper()
+	return startFTPClusterNodes(t, [2]ProxySpec{}, extra...)
+}
+
+// startFTPClusterNodes is startFTPCluster with more for each node: its
+// certificate names and flags.
+func startFTPClusterNodes(t *testing.T, nodes [2]ProxySpec, extra ...string) *ftpCluster {
+	t.Helper()
 	ftpd := startVsftpd(t, "127.0.0.1")
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "ftp-ticket.keys")
@@ -76,8 +83,8 @@ func startFTPCluster(t *testing.T, extra ...string) *ftpCluster {
 		Bin:       PlainBinary(t),
 		ProxyArgs: append([]string{"--ftp-ticket-key-file", keyFile}, extra...),
 		Specs: []ProxySpec{
-			{Args: []string{"--peer", "proxy-2=" + peer2}},
-			{Args: []string{"--peer-listen", peer2}},
+			{DNSNames: nodes[0].DNSNames, IPs: nodes[0].IPs, Args: append([]string{"--peer", "proxy-2=" + peer2}, nodes[0].Args...)},
+			{DNSNames: nodes[1].DNSNames, IPs: nodes[1].IPs, Args: append([]string{"--peer-listen", peer2}, nodes[1].Args...)},
 		},
 	})
 	host, port := hostPort(t, ftpd.Addr)
@@ -182,6 +189,71 @@ func (f fileSpec) sum() [32]byte {
 	var out [32]byte
 	copy(out[:], h.Sum(nil))
 	return out
+}
+
+// TestFTPDirectAddress runs the direct option with real processes: each
+// node names its own address (--ftp-direct-address, in its certificate
+// too), so an FTP session's data and notification channels go straight
+// to the node that took its control channel through HAProxy, and no node
+// forwards anything.
+func TestFTPDirectAddress(t *testing.T) {
+	var nodes [2]ProxySpec
+	addrs := make([]string, 2)
+	for i := range nodes {
+		ip := fmt.Sprintf("127.0.0.%d", proxyIPBase+i)
+		addrs[i] = FreeAddr(t, ip)
+		nodes[i] = ProxySpec{DNSNames: []string{DefaultLBName}, IPs: []string{ip},
+			Args: []string{"--listen", addrs[i], "--ftp-direct-address", addrs[i]}}
+	}
+	fc := startFTPClusterNodes(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l, err := fc.Client.Launch(ctx, "files", emulator.LaunchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The nodes expect a PROXY header from HAProxy's address, 127.0.0.1: a
+	// client that reaches them directly comes from another one.
+	src := &net.TCPAddr{IP: net.ParseIP("127.0.0.50")}
+	c, err := ftpchan.DialProxy(ctx, emulator.DialOptions{
+		ProxyAddr: l.Proxy.Address, ServerName: l.Proxy.ServerName, Trust: l.Trust, Token: l.Token,
+		ProofKey: l.ProofKey, Target: l.Session.Target(),
+		DialContext: (&net.Dialer{LocalAddr: src, Timeout: 10 * time.Second}).DialContext,
+	}, ftpchan.ClientConfig{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("FTP session through the load balancer: %v", err)
+	}
+	defer c.Close()
+	if d := c.DirectAddress(); d != addrs[0] && d != addrs[1] {
+		t.Fatalf("direct address %q, want one of the nodes' %v", d, addrs)
+	}
+	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for i := range 8 {
+		f := fileSpec{name: fmt.Sprintf("d%d.bin", i), size: rng.Int64N(2<<20 + 1), seed: rng.Uint64()}
+		if err := c.Stor(f.name, f.reader()); err != nil {
+			t.Fatalf("STOR %s: %v", f.name, err)
+		}
+		r, err := c.Retr(f.name)
+		if err != nil {
+			t.Fatalf("RETR %s: %v", f.name, err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, r)
+		r.Close()
+		if err != nil || [32]byte(h.Sum(nil)) != f.sum() {
+			t.Fatalf("RETR %s: %v, or different bytes", f.name, err)
+		}
+	}
+	served := 0.0
+	for _, n := range fc.Nodes {
+		if got := nodeCounter(t, n, "termgate_ftp_channels_forwarded_total", nil); got != 0 {
+			t.Errorf("%s forwarded %v channels, want 0", n.ID, got)
+		}
+		served += nodeCounter(t, n, "termgate_ftp_channels_total", map[string]string{"kind": "ftp-data"})
+	}
+	if served != 16 {
+		t.Errorf("the nodes served %v data channels, want 16", served)
+	}
 }
 
 // TestFTPRoundRobinForwarding is the FTP must-show: HAProxy in plain

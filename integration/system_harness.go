@@ -411,13 +411,17 @@ type ProxySpec struct {
 }
 
 // plan chooses the next node's id and addresses. A --peer-listen in
-// spec.Args (or SystemConfig.ProxyArgs) is the node's peer address.
+// spec.Args (or SystemConfig.ProxyArgs) is the node's peer address, and a
+// --listen in spec.Args its client address.
 func (s *System) plan(t testing.TB, spec ProxySpec) *ProxyNode {
 	t.Helper()
 	i := len(s.planned)
 	ip := fmt.Sprintf("127.0.0.%d", proxyIPBase+i)
 	n := &ProxyNode{ID: fmt.Sprintf("proxy-%d", i+1), Addr: FreeAddr(t, ip), OpsAddr: FreeAddr(t, ip),
 		Data: filepath.Join(s.Dir, fmt.Sprintf("proxy-%d", i+1))}
+	if v := flagValues(spec.Args, "listen"); len(v) > 0 {
+		n.Addr = v[len(v)-1]
+	}
 	if v := flagValues(append(slices.Clone(s.cfg.ProxyArgs), spec.Args...), "peer-listen"); len(v) > 0 {
 		n.PeerAddr = v[len(v)-1]
 	} else {
