@@ -56,6 +56,18 @@ func (c *BatchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// CloseWrite half-closes the connection under c, if it can, once what
+// Flush handed on is written.
+func (c *BatchConn) CloseWrite() error {
+	if err := c.Wait(); err != nil {
+		return err
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // Hold starts gathering writes until the matching Flush.
 func (c *BatchConn) Hold() {
 	c.mu.Lock()

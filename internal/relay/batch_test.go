@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // countingConn counts the writes that reach it.
@@ -121,5 +122,22 @@ func TestBatchConnReportsFailedFlush(t *testing.T) {
 	}
 	if _, werr := bc.Write([]byte("x")); werr == nil {
 		t.Error("a direct write after a failed flush succeeded")
+	}
+}
+
+// A BatchConn over TCP passes a half-close on, after what it gathered.
+func TestBatchConnCloseWrite(t *testing.T) {
+	a, b := tcpPair(t)
+	bc := NewBatchConn(a)
+	bc.Hold()
+	bc.Write([]byte("last words"))
+	bc.Flush()
+	if err := bc.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(b)
+	if err != nil || string(got) != "last words" {
+		t.Fatalf("peer read %q, %v; want the data, then end of stream", got, err)
 	}
 }

@@ -338,8 +338,8 @@ func (d *dir) outcome(readErr bool, err error) Reason {
 
 // socketOf finds the TCP socket that reading c reads next: c itself, or
 // the connection under a *tls.Conn or under a wrapper with a NetConn
-// method. layered reports that c is not the socket itself (so it may hold
-// decoded input that the socket does not show).
+// method. layered reports that c is not the socket itself (or a BatchConn
+// over it), so it may hold decoded input that the socket does not show.
 func socketOf(c net.Conn) (sock syscall.RawConn, layered bool) {
 	for depth := 0; depth < 8 && c != nil; depth++ {
 		switch v := c.(type) {
@@ -348,11 +348,13 @@ func socketOf(c net.Conn) (sock syscall.RawConn, layered bool) {
 			if err != nil {
 				return nil, false
 			}
-			return rc, depth > 0
+			return rc, layered
+		case *BatchConn:
+			c = v.Conn // reads go straight through
 		case *tls.Conn:
-			c = v.NetConn()
+			c, layered = v.NetConn(), true
 		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
+			c, layered = v.NetConn(), true
 		default:
 			return nil, false
 		}
