@@ -70,9 +70,10 @@ const smallRead = 1 << 10
 const flowPause = 100 * time.Millisecond
 
 var (
-	bufPool  = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
-	bulkPool = sync.Pool{New: func() any { b := make([]byte, bulkSize); return &b }}
-	bulkUsed atomic.Int32
+	smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return &b }}
+	bufPool   = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
+	bulkPool  = sync.Pool{New: func() any { b := make([]byte, bulkSize); return &b }}
+	bulkUsed  atomic.Int32
 )
 
 // Config bounds a relay. The zero value applies DefaultIdleTimeout and no
@@ -446,23 +447,23 @@ type burstEnd struct {
 }
 
 // burst copies what src has to offer, and returns when src has nothing
-// more right now. It starts with a small buffer on its own stack, with no
-// deadline (src is readable: only a record split across segments can
-// make that read wait, and then it holds just this goroutine), so that a
-// keystroke costs no pooled buffer and no timer. A read that fills it
-// moves to a pooled buffer under a flowPause read deadline: a transfer
-// keeps reading into it, and gives it back when nothing arrived for
-// flowPause. After a short read it returns at once: a layered source is
-// first drained of the input it decoded already, by reads under an
-// expired deadline (which never touch the socket). drainOnly: only that
-// draining.
+// more right now. It starts with a small pooled buffer and no deadline
+// (src is readable: only a record split across segments can make that
+// read wait, and then it holds just this goroutine), so that a keystroke
+// costs no timer. A read that fills it moves to a BufferSize buffer under
+// a flowPause read deadline: a transfer keeps reading into it, and gives
+// it back when nothing arrived for flowPause. After a short read it
+// returns at once: a layered source is first drained of the input it
+// decoded already, by reads under an expired deadline (which never touch
+// the socket). drainOnly: only that draining.
 func (s *Session) burst(d *dir, drainOnly bool) (eof, readErr bool, err error) {
 	dst, src, sock, layered, count := d.dst, d.src.Conn, d.sock, d.layered, d.count
-	var small [smallSize]byte
-	buf := small[:]
+	sp := smallPool.Get().(*[]byte)
+	buf := *sp
 	var bp *[]byte // the pooled buffer, once taken
 	bulk := false
 	defer func() {
+		smallPool.Put(sp)
 		switch {
 		case bulk:
 			bulkPool.Put(bp)
