@@ -121,7 +121,7 @@ func (g *Gateway) OpenChannel(ctx context.Context, req ChannelRequest) (*Channel
 }
 
 func (g *Gateway) openChannel(ctx context.Context, tk Ticket, req ChannelRequest) (*Channel, error) {
-	s := g.lookup(tk.Session)
+	s := g.lookup(ctx, tk.Session)
 	if s == nil {
 		return nil, refusal(CodeChannelDenied, ErrUnknownSession, "the FTP session of this ticket is not open")
 	}

@@ -3,8 +3,10 @@ package ftpchan
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -188,4 +190,93 @@ func BenchmarkReadReply(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A channel that arrives between the control channel's answer (which
+// carries the ticket) and the attachment of the control session waits for
+// it instead of being refused.
+func TestChannelWaitsForItsControlSession(t *testing.T) {
+	g, err := New(Config{NodeID: "n", TicketKeys: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tk, err := g.IssueTicket("s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		ch, err := g.OpenChannel(ctx, ChannelRequest{Kind: ChannelNotify, Ticket: tk})
+		if ch != nil {
+			ch.Close()
+		}
+		opened <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-opened:
+		t.Fatalf("the channel was answered before its session was attached: %v", err)
+	default:
+	}
+	// A control session that stays open: a server that greets and waits,
+	// a client that reads.
+	clientNear, clientFar := loopbackPair(t)
+	serverNear, serverFar := loopbackPair(t)
+	go io.Copy(io.Discard, clientFar)
+	go func() {
+		serverFar.Write([]byte("220 ready\r\n"))
+		io.Copy(io.Discard, serverFar)
+	}()
+	controlDone := make(chan error, 1)
+	go func() {
+		controlDone <- g.HandleControl(ctx, clientNear, serverNear, SessionInfo{ID: "s1", Dst: "127.0.0.1:21"})
+	}()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("channel refused once the session was attached: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting channel was not accepted after the attachment")
+	}
+	clientFar.Close()
+	serverFar.Close()
+	select {
+	case <-controlDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the control session did not end")
+	}
+	// Once the session has ended, its ticket opens nothing.
+	if _, err := g.OpenChannel(ctx, ChannelRequest{Kind: ChannelNotify, Ticket: tk}); err == nil {
+		t.Fatal("a channel of an ended session was accepted")
+	}
+}
+
+// loopbackPair returns two connected TCP connections on loopback (the
+// gateway needs IP addresses on its connections).
+func loopbackPair(t *testing.T) (near, far net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	near, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	far = <-accepted
+	if far == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { near.Close(); far.Close() })
+	return near, far
 }

@@ -23,6 +23,9 @@ const (
 	DefaultIdleTimeout = 30 * time.Minute
 	DefaultKeepAlive   = 15 * time.Second
 	DefaultMaxInvalid  = 16
+	// attachWait is how long a channel that arrives before its session's
+	// control channel is attached waits for it.
+	attachWait = 5 * time.Second
 	// pendingAttach is how long a ticket issued for a session waits for
 	// HandleControl before the session is forgotten.
 	pendingAttach = time.Minute
@@ -345,6 +348,7 @@ func (g *Gateway) attach(info SessionInfo) (*session, error) {
 		return nil, fmt.Errorf("ftpchan: session %s already has a control channel", info.ID)
 	}
 	s.attached = true
+	close(s.attachCh)
 	s.info = info
 	if info.HostTLS != nil {
 		c := info.HostTLS.Clone()
@@ -368,12 +372,33 @@ func (g *Gateway) detach(s *session) {
 	s.end()
 }
 
-func (g *Gateway) lookup(id string) *session {
+// lookup returns the attached session id. A client opens its channels as
+// soon as the control channel's answer (which carries the ticket) arrives,
+// which can be before the proxy has attached the control session: a
+// session whose ticket was issued is waited for, up to attachWait.
+func (g *Gateway) lookup(ctx context.Context, id string) *session {
+	g.mu.Lock()
+	s := g.sessions[id]
+	attached := s != nil && s.attached
+	g.mu.Unlock()
+	if s == nil || attached {
+		return s
+	}
+	t := time.NewTimer(attachWait)
+	defer t.Stop()
+	select {
+	case <-s.attachCh:
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return nil
+	case <-t.C:
+		return nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.sessions[id]
-	if s == nil || !s.attached {
-		return nil
+	if g.sessions[id] != s {
+		return nil // ended in between
 	}
 	return s
 }

@@ -18,6 +18,7 @@ type session struct {
 
 	// set by attach under g.mu, read-only afterwards
 	attached bool
+	attachCh chan struct{} // closed when attached
 	info     SessionInfo
 	hostTLS  *tls.Config
 	dstHost  string
@@ -52,7 +53,7 @@ type slot struct {
 func newSession(g *Gateway, id string, now time.Time) *session {
 	ctx, cancel := context.WithCancel(g.ctx)
 	s := &session{id: id, g: g, created: now, slots: map[int]*slot{}, events: make(chan Event, 64),
-		done: make(chan struct{}), ctx: ctx, cancel: cancel}
+		done: make(chan struct{}), attachCh: make(chan struct{}), ctx: ctx, cancel: cancel}
 	s.activity.touch()
 	return s
 }
