@@ -153,10 +153,10 @@ func (p *poller) unpark(d *dir) bool {
 }
 
 // loop waits for events and resumes the directions they name, until
-// nothing is parked. The goroutine that the runtime wakes for an event
-// serves the first ready direction itself: a keystroke then costs no
-// hand-over between goroutines (which may be on different CPUs) before it
-// is relayed.
+// nothing is parked. When one direction is ready, the goroutine that the
+// runtime woke serves it itself: a keystroke then costs no hand-over
+// between goroutines (which may be on different CPUs) before it is
+// relayed. When several are, each gets a goroutine of its own.
 func (p *poller) loop() {
 	for {
 		var n int
@@ -208,8 +208,16 @@ func (p *poller) loop() {
 			}
 			continue
 		}
-		for _, d := range ready[1:] {
-			go d.session.resume(d)
+		if len(ready) > 1 {
+			// Under load the loop only dispatches: a direction it served
+			// itself could hold up many others.
+			for _, d := range ready {
+				go d.session.resume(d)
+			}
+			if stop {
+				return
+			}
+			continue
 		}
 		if stop {
 			ready[0].session.resume(ready[0])
