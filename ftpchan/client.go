@@ -121,8 +121,8 @@ func DialProxy(ctx context.Context, opts emulator.DialOptions, cfg ClientConfig)
 	}
 	c.chanOpts = opts
 	if a := ctrl.Header().Get(emulator.HeaderOwnerAddress); a != "" && !cfg.NoDirect {
-		if host, err := directHost(a); err != nil {
-			c.log.Warn().Err(err).Msg("ignoring the owner node's address: channels go through the proxy address")
+		if host, err := OwnerAddressHost(a); err != nil {
+			c.log.Warn().Err(err).Msg("ignoring the owner node's address from the proxy: channels go through the proxy address")
 		} else {
 			// The owner node is dialled by its own name, which its
 			// certificate must carry, and trusted as the proxy is.
@@ -324,15 +324,16 @@ func (c *Client) Close() error {
 // address (the proxy named none, or ClientConfig.NoDirect).
 func (c *Client) DirectAddress() string { return c.direct }
 
-// directHost checks an owner address from the proxy (host:port) and
+// OwnerAddressHost checks an owner node's own address (host:port, as in
+// Termgate-Owner-Address and the proxy's --ftp-direct-address) and
 // returns its host.
-func directHost(a string) (string, error) {
+func OwnerAddressHost(a string) (string, error) {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil || host == "" || strings.ContainsAny(a, " \t\r\n\x00") {
-		return "", fmt.Errorf("ftpchan: owner address %q: want host:port", clip(a))
+		return "", fmt.Errorf("%q is not host:port", clip(a))
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return "", fmt.Errorf("ftpchan: owner address %q: bad port", clip(a))
+		return "", fmt.Errorf("%q: the port must be a number from 1 to 65535", clip(a))
 	}
 	return host, nil
 }

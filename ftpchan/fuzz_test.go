@@ -137,24 +137,24 @@ func FuzzEvent(f *testing.F) {
 	})
 }
 
-// FuzzDirectHost: an owner address from the proxy's answer is accepted
+// FuzzOwnerAddressHost: an owner address from the proxy's answer is accepted
 // only as host:port with a valid port and nothing that could smuggle
 // another header or name.
-func FuzzDirectHost(f *testing.F) {
+func FuzzOwnerAddressHost(f *testing.F) {
 	for _, s := range []string{"node-a.example:9443", "127.0.0.1:9443", "[::1]:443", "node-a:0", "node-a", ":1", "a b:1", "a:1\r\nX: y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, a string) {
-		host, err := directHost(a)
+		host, err := OwnerAddressHost(a)
 		if err != nil {
 			return
 		}
 		if host == "" || strings.ContainsAny(a, " \t\r\n\x00") {
-			t.Fatalf("directHost(%q) accepted %q", a, host)
+			t.Fatalf("OwnerAddressHost(%q) accepted %q", a, host)
 		}
 		_, port, perr := net.SplitHostPort(a)
 		if p, cerr := strconv.Atoi(port); perr != nil || cerr != nil || p < 1 || p > 65535 {
-			t.Fatalf("directHost(%q) accepted a bad port", a)
+			t.Fatalf("OwnerAddressHost(%q) accepted a bad port", a)
 		}
 	})
 }

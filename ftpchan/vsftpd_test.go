@@ -24,19 +24,9 @@ type vsftpd struct {
 func startVsftpd(t testing.TB, o vsftpdOptions) *vsftpd {
 	t.Helper()
 	opts := testpeer.VsftpdOptions{PasvAddress: o.pasvAddress}
-	v := &vsftpd{}
 	if o.tls {
-		c, err := pki.SelfSigned(pki.CertSpec{CommonName: "ftp.test", DNSNames: []string{"ftp.test"}, Usage: pki.UsageServer})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyPEM, err := pki.MarshalKeyPEM(c.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v.cert, opts.CertPEM, opts.KeyPEM = c, pki.EncodeCertPEM(c.Cert), keyPEM
+		opts.TLSName = "ftp.test"
 	}
 	s := testpeer.StartVsftpd(t, opts)
-	v.addr, v.root, v.log = s.Addr, s.Root, s.Log
-	return v
+	return &vsftpd{addr: s.Addr, root: s.Root, log: s.Log, cert: s.Cert}
 }

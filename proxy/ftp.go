@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -129,12 +128,8 @@ func checkDirectAddress(a string) error {
 	if a == "" {
 		return nil
 	}
-	host, port, err := net.SplitHostPort(a)
-	if err != nil || host == "" || strings.ContainsAny(a, " \t\r\n") {
-		return fmt.Errorf("proxy: FTP direct address %q: want host:port", a)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("proxy: FTP direct address %q: bad port", a)
+	if _, err := ftpchan.OwnerAddressHost(a); err != nil {
+		return fmt.Errorf("proxy: FTP direct address: %w", err)
 	}
 	return nil
 }

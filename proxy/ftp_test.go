@@ -599,17 +599,9 @@ func BenchmarkFTPTransfer(b *testing.B) {
 		return c
 	}
 	direct := login(ftpd)
-	cert, err := pki.SelfSigned(pki.CertSpec{CommonName: "ftp.test", DNSNames: []string{"ftp.test"}, Usage: pki.UsageServer})
-	if err != nil {
-		b.Fatal(err)
-	}
-	keyPEM, err := pki.MarshalKeyPEM(cert.Key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ftps := testpeer.StartVsftpd(b, testpeer.VsftpdOptions{CertPEM: pki.EncodeCertPEM(cert.Cert), KeyPEM: keyPEM})
+	ftps := testpeer.StartVsftpd(b, testpeer.VsftpdOptions{TLSName: "ftp.test"})
 	directTLS := login(ftps.Addr, ftp.DialWithExplicitTLS(&tls.Config{
-		RootCAs: pki.NewTrustStore(cert.Cert).Pool(), ServerName: "ftp.test",
+		RootCAs: pki.NewTrustStore(ftps.Cert.Cert).Pool(), ServerName: "ftp.test",
 		ClientSessionCache: tls.NewLRUClientSessionCache(4), // vsftpd wants data TLS to resume the control session
 		MaxVersion:         tls.VersionTLS12,                // vsftpd 3.0.3 fails uploads (426) over TLS 1.3 data connections from this client
 	}))

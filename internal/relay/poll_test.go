@@ -167,6 +167,7 @@ func TestDecodedInputRelayedBeforeWaiting(t *testing.T) {
 
 // A sustained transfer moves up to the bulk buffer, and gives it back.
 func TestBulkBufferTakenAndReturned(t *testing.T) {
+	taken := bulkTaken.Load()
 	r := startRelay(t, context.Background(), Config{}, modeWaiting, nil)
 	sent := sendAndHash(r.clientEnd, 8<<20, nil)
 	got := readHash(r.hostEnd)
@@ -176,6 +177,9 @@ func TestBulkBufferTakenAndReturned(t *testing.T) {
 	r.hostEnd.CloseWrite()
 	io.Copy(io.Discard, r.clientEnd)
 	r.wait(t)
+	if bulkTaken.Load() == taken {
+		t.Error("an 8 MiB transfer never moved up to the bulk buffer")
+	}
 	if n := bulkUsed.Load(); n != 0 {
 		t.Errorf("%d bulk buffers still counted in use after the session", n)
 	}

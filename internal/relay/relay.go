@@ -74,6 +74,7 @@ var (
 	bufPool   = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
 	bulkPool  = sync.Pool{New: func() any { b := make([]byte, bulkSize); return &b }}
 	bulkUsed  atomic.Int32
+	bulkTaken atomic.Int64 // moves up to a bulk buffer, ever (for tests)
 )
 
 // Config bounds a relay. The zero value applies DefaultIdleTimeout and no
@@ -525,6 +526,7 @@ func (s *Session) burst(d *dir, drainOnly bool) (eof, readErr bool, err error) {
 					if bulkUsed.Add(1) <= maxBulk {
 						bufPool.Put(bp)
 						bp, bulk = bulkPool.Get().(*[]byte), true
+						bulkTaken.Add(1)
 						buf = *bp
 					} else {
 						bulkUsed.Add(-1)

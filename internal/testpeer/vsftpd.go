@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/termgate/termgate/pki"
 )
 
 // VsftpdOptions configure StartVsftpd. The zero value serves an anonymous,
@@ -19,9 +21,10 @@ type VsftpdOptions struct {
 	IP string
 	// PasvAddress is announced in 227 replies instead of the real address.
 	PasvAddress string
-	// CertPEM and KeyPEM, when set, make the server require explicit FTPS
-	// (AUTH TLS, PROT P) for anonymous logins and data.
-	CertPEM, KeyPEM []byte
+	// TLSName, when set, makes the server require explicit FTPS (AUTH
+	// TLS, PROT P) for anonymous logins and data, with a self-signed
+	// certificate for that name (Vsftpd.Cert).
+	TLSName string
 }
 
 // Vsftpd is a running vsftpd.
@@ -29,6 +32,9 @@ type Vsftpd struct {
 	Addr string // host:port of the control channel
 	Root string // the anonymous root, writable by nobody
 	Log  string // vsftpd's own output ("500 OOPS" lines)
+	// Cert is the server's certificate with VsftpdOptions.TLSName; nil
+	// in plain FTP.
+	Cert *pki.Cert
 }
 
 // StartVsftpd runs a real vsftpd, unprivileged (as nobody, which needs
@@ -84,12 +90,21 @@ func StartVsftpd(t testing.TB, o VsftpdOptions) *Vsftpd {
 	if o.PasvAddress != "" {
 		cfg = append(cfg, "pasv_address="+o.PasvAddress, "pasv_addr_resolve=NO")
 	}
-	if o.CertPEM != nil {
-		certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-		if err := os.WriteFile(certFile, o.CertPEM, 0o644); err != nil {
+	if o.TLSName != "" {
+		c, err := pki.SelfSigned(pki.CertSpec{CommonName: o.TLSName, DNSNames: []string{o.TLSName}, Usage: pki.UsageServer})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(keyFile, o.KeyPEM, 0o600); err != nil {
+		keyPEM, err := pki.MarshalKeyPEM(c.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Cert = c
+		certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		if err := os.WriteFile(certFile, pki.EncodeCertPEM(c.Cert), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		os.Chown(keyFile, 65534, 65534)
