@@ -101,12 +101,15 @@ func open(ctx context.Context, conn net.Conn, addr string, cfg Config) (*Session
 		client.Close()
 		return nil, fail(fmt.Errorf("ssh: start session on %s: %w", addr, err))
 	}
-	if err := conn.SetDeadline(time.Time{}); err != nil {
+	// Close waits for wait, so it must run before any path that closes s.
+	go s.wait()
+	// A short command may already have ended and the host closed the
+	// connection; its output is still buffered, so that is not a failure.
+	if err := conn.SetDeadline(time.Time{}); err != nil && !errors.Is(err, net.ErrClosed) {
 		s.Close()
 		return nil, fmt.Errorf("ssh: clear deadline: %w", err)
 	}
 	log.Debug().Str("user", cfg.User).Msg("ssh session started")
-	go s.wait()
 	return s, nil
 }
 

@@ -339,3 +339,63 @@ func TestCloseWithUnreadOutput(t *testing.T) {
 		t.Error("Read after Close succeeded")
 	}
 }
+
+// clearFails is a connection whose clearing of the deadline, the last step
+// of Open, fails: first closing the connection (as when the host has
+// already ended a short command and hung up) or with err.
+type clearFails struct {
+	net.Conn
+	closeFirst bool
+	err        error
+}
+
+func (c *clearFails) SetDeadline(t time.Time) error {
+	if !t.IsZero() {
+		return c.Conn.SetDeadline(t)
+	}
+	if c.closeFirst {
+		c.Conn.Close()
+		return c.Conn.SetDeadline(t)
+	}
+	return c.err
+}
+
+// TestOpenAfterHostHungUp: Open neither hangs nor fails when the host has
+// already closed the connection of a command that ended at once, and it
+// fails (without hanging) for another error at its last step.
+func TestOpenAfterHostHungUp(t *testing.T) {
+	client := newSigner(t)
+	srv := startTestServer(t, client.PublicKey(), "")
+	cfg := Config{User: "tester", Signers: []xssh.Signer{client}, HostKey: authorizedLine(srv.hostKey.PublicKey()), Command: "true"}
+	open := func(conn net.Conn) (*Session, error) {
+		type result struct {
+			s   *Session
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() {
+			s, err := Open(context.Background(), conn, srv.addr, cfg)
+			ch <- result{s, err}
+		}()
+		select {
+		case r := <-ch:
+			return r.s, r.err
+		case <-time.After(15 * time.Second):
+			t.Fatal("Open hung")
+			return nil, nil
+		}
+	}
+
+	s, err := open(&clearFails{Conn: dial(t, srv.addr), closeFirst: true})
+	if err != nil {
+		t.Fatalf("Open after the host hung up: %v", err)
+	}
+	newReader(s).drain(t)
+	s.Close()
+
+	boom := errors.New("boom")
+	_, err = open(&clearFails{Conn: dial(t, srv.addr), err: boom})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "clear deadline") {
+		t.Errorf("err = %v, want the clear-deadline failure", err)
+	}
+}
