@@ -137,15 +137,18 @@ func (lk *link) close() error {
 // Its methods are safe for concurrent use: one goroutine may wait for the
 // screen while another types.
 type Session struct {
-	client *Client
-	name   string
-	opts   SessionOptions
-	log    zerolog.Logger
-	proto  string           // the definition's protocol at Open
-	screen *vt.Screen       // VT sessions; nil for tn3270
-	cfg    *tn3270.Config   // tn3270 sessions; nil for VT
-	rec    *vt.CastRecorder // nil without SessionOptions.Recorder
-	ttype  string
+	client  *Client
+	name    string
+	opts    SessionOptions
+	log     zerolog.Logger
+	proto   string           // the definition's protocol at Open
+	screen  *vt.Screen       // VT sessions; nil for tn3270
+	cfg     *tn3270.Config   // tn3270 sessions; nil for VT
+	rec     *vt.CastRecorder // nil without SessionOptions.Recorder
+	recMu   sync.Mutex       // orders tn3270 frames; guards recLast and recDone
+	recLast string           // the last tn3270 frame written
+	recDone bool             // the recorder is closed
+	ttype   string
 
 	mu         sync.Mutex
 	cur        *link
@@ -722,7 +725,10 @@ func (s *Session) Close() error {
 	s.wg.Wait()
 	var err error
 	if s.rec != nil {
+		s.recMu.Lock()
 		err = s.rec.Close()
+		s.recDone = true
+		s.recMu.Unlock()
 	}
 	return err
 }

@@ -136,17 +136,16 @@ func (s *Session) connect3270(ctx context.Context, l *Launch) (*link, error) {
 // the terminal ends, says why and closes lk.done.
 func (s *Session) watch3270(lk *link) {
 	defer s.wg.Done()
-	var last string
 	for {
 		_, ch := lk.term.Changed()
 		if s.rec != nil {
-			last = s.record3270(lk.term, last)
+			s.record3270(lk.term)
 		}
 		select {
 		case <-ch:
 		case <-lk.term.Done():
 			if s.rec != nil {
-				s.record3270(lk.term, last)
+				s.record3270(lk.term)
 			}
 			rerr := lk.rconn.readErr()
 			switch {
@@ -166,9 +165,14 @@ func (s *Session) watch3270(lk *link) {
 	}
 }
 
-// record3270 writes the screen to the recording if it differs from last,
-// and returns the frame.
-func (s *Session) record3270(t *tn3270.Terminal, last string) string {
+// record3270 writes the screen to the recording if it differs from the
+// last frame written.
+func (s *Session) record3270(t *tn3270.Terminal) {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	if s.recDone {
+		return
+	}
 	rows := t.Screen()
 	r, c := t.Cursor()
 	var b strings.Builder
@@ -181,13 +185,13 @@ func (s *Session) record3270(t *tn3270.Terminal, last string) string {
 	}
 	fmt.Fprintf(&b, "\x1b[%d;%dH", r+1, c+1)
 	frame := b.String()
-	if frame == last {
-		return last
+	if frame == s.recLast {
+		return
 	}
+	s.recLast = frame
 	if _, err := s.rec.Write([]byte(frame)); err != nil {
 		s.log.Warn().Err(err).Msg("session recording failed")
 	}
-	return frame
 }
 
 // row3270 returns row of the 3270 screen, untrimmed ("" outside it).
@@ -223,6 +227,11 @@ func (s *Session) do3270(what string, op func(t *tn3270.Terminal) error) error {
 	lk, err := s.live3270(what)
 	if err != nil {
 		return err
+	}
+	if s.rec != nil {
+		// The screen the user acts on is recorded before the input can
+		// change it, even if the watcher has not seen it yet.
+		s.record3270(lk.term)
 	}
 	if err := op(lk.term); err != nil {
 		if errors.Is(err, tn3270.ErrClosed) {
