@@ -3,8 +3,10 @@ package webui_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -297,7 +299,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("ignore-certificate-errors", true), // the test servers' certificates are self-signed
+		// The test servers' certificates come from throwaway CAs: the
+		// browser accepts exactly their keys, and checks everything else.
+		chromedp.Flag("ignore-certificate-errors-spki-list", spkiHash(site.Certificate())+","+spkiHash(fake.cert)),
 		chromedp.UserDataDir(testpeer.TempDir(t, "termgate-chromium-")),
 		chromedp.WindowSize(1366, 900),
 	}
@@ -486,4 +490,11 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// spkiHash is the form Chromium's --ignore-certificate-errors-spki-list
+// takes: base64 of the SHA-256 of the certificate's public key info.
+func spkiHash(c *x509.Certificate) string {
+	h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(h[:])
 }
