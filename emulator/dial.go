@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/termgate/termgate/pki"
@@ -88,6 +89,25 @@ type Conn struct {
 
 	rmu     sync.Mutex
 	pending []byte // bytes read with the response head, returned first
+
+	raw *eofConn // under tc
+}
+
+// eofConn notes that the connection under TLS reached its end. TLS reports
+// io.EOF both after the peer's closing alert and, at a record boundary,
+// when the connection just ends; only in the second case has the
+// connection under it read its end.
+type eofConn struct {
+	net.Conn
+	eof atomic.Bool
+}
+
+func (c *eofConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.eof.Store(true)
+	}
+	return n, err
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -102,7 +122,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	c.rmu.Unlock()
-	return c.tc.Read(p)
+	n, err := c.tc.Read(p)
+	if err == io.EOF && c.raw.eof.Load() {
+		err = ErrProxyLost
+	}
+	return n, err
 }
 
 // Write writes bytes to the destination host.
@@ -248,7 +272,8 @@ func handshake(ctx context.Context, raw net.Conn, serverName string, opts DialOp
 	defer stop()
 
 	cfg := pki.ClientTLSConfig(opts.Trust, serverName, !opts.InsecureSkipServerIdentity)
-	tc := tls.Client(raw, cfg)
+	ec := &eofConn{Conn: raw}
+	tc := tls.Client(ec, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("TLS handshake with proxy %s: %w", opts.ProxyAddr, ctxErr(ctx, pki.ExplainTLSError(err, serverName)))
 	}
@@ -288,7 +313,7 @@ func handshake(ctx context.Context, raw net.Conn, serverName string, opts DialOp
 	if status < 200 || status > 299 {
 		return nil, refusal(br, status, hdr, opts)
 	}
-	c := &Conn{tc: tc, header: hdr, local: tcpAddr(raw.LocalAddr()), remote: tcpAddr(raw.RemoteAddr())}
+	c := &Conn{tc: tc, raw: ec, header: hdr, local: tcpAddr(raw.LocalAddr()), remote: tcpAddr(raw.RemoteAddr())}
 	if n := br.Buffered(); n > 0 {
 		c.pending, _ = br.Peek(n)
 		c.pending = bytes.Clone(c.pending)

@@ -398,6 +398,9 @@ func (p *fakeProxy) Kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
+		if tc, ok := c.(*tls.Conn); ok {
+			c = tc.NetConn() // no closing alert: the process is gone
+		}
 		c.Close()
 	}
 }

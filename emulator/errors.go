@@ -3,6 +3,7 @@ package emulator
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -39,6 +40,11 @@ var (
 	// ErrNotLoggedIn is returned by Client calls that need a login token
 	// before Login or UseToken.
 	ErrNotLoggedIn = errors.New("not logged in: call Login or UseToken first")
+	// ErrProxyLost is returned by Conn.Read when the connection to the
+	// proxy ended without TLS's closing alert: the proxy node stopped, or
+	// the network failed. A session the host (or the proxy) ends normally
+	// reads io.EOF instead. It matches io.ErrUnexpectedEOF too.
+	ErrProxyLost = fmt.Errorf("the connection to the proxy ended abruptly (the proxy node stopped or the network failed): %w", io.ErrUnexpectedEOF)
 	// ErrClosed is returned by operations on a closed Session.
 	ErrClosed = errors.New("session closed")
 	// ErrUnsupportedProtocol is returned by Open for a session whose

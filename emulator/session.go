@@ -327,6 +327,8 @@ func (s *Session) readLoop(lk *link) {
 			switch {
 			case lk.closing.Load():
 				lk.err = ErrClosed
+			case errors.Is(err, ErrProxyLost):
+				lk.err = err
 			case errors.Is(err, io.EOF):
 				lk.err = fmt.Errorf("the host closed the connection: %w", io.EOF)
 			default:

@@ -151,6 +151,8 @@ func (s *Session) watch3270(lk *link) {
 			switch {
 			case lk.closing.Load():
 				lk.err = ErrClosed
+			case errors.Is(rerr, ErrProxyLost):
+				lk.err = rerr
 			case errors.Is(rerr, io.EOF):
 				lk.err = fmt.Errorf("the host closed the connection: %w", io.EOF)
 			case rerr != nil:

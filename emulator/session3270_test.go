@@ -352,6 +352,9 @@ func TestSession3270Reconnect(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("a dropped tunnel did not end the session's connection")
 	}
+	if !errors.Is(s.Err(), emulator.ErrProxyLost) {
+		t.Errorf("Err() = %v, want ErrProxyLost", s.Err())
+	}
 	if err := s.Press("Enter"); err == nil {
 		t.Error("Press on a dropped connection succeeded")
 	}

@@ -361,8 +361,8 @@ func TestSessionReconnect(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("a dropped tunnel did not end the session's connection")
 	}
-	if s.Err() == nil || errors.Is(s.Err(), emulator.ErrClosed) {
-		t.Fatalf("Err() = %v", s.Err())
+	if !errors.Is(s.Err(), emulator.ErrProxyLost) || strings.Contains(s.Err().Error(), "host closed") {
+		t.Fatalf("Err() = %v, want ErrProxyLost", s.Err())
 	}
 
 	info, err := s.Reconnect(ctx)

@@ -94,6 +94,9 @@ func TestSystemProxyKilled(t *testing.T) {
 		t.Fatal("the session on the killed node ended without an error")
 	}
 	t.Logf("client error when %s was killed: %v", n1.ID, cause)
+	if strings.Contains(cause.Error(), "host closed") {
+		t.Errorf("a killed proxy node reads as the host's end: %v", cause)
+	}
 	if err := s1.Type("x"); err == nil {
 		t.Error("typing into the dead session succeeded")
 	}
