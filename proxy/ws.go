@@ -401,7 +401,9 @@ func (s *Server) serveWebSocket(c *conn, req *Request) {
 		refuse(reject(CodeOverloaded, nil, "this proxy node has %d sessions, its maximum: retry later", s.cfg.MaxSessions), nil)
 		return
 	}
-	defer s.active.Add(-1)
+	var held holdings // released on return, unless the relay took them over
+	defer held.release()
+	held.add(func() { s.active.Add(-1) })
 
 	tok := hs.token
 	firstMsg := hs.protocol && !hs.bearer && !s.cfg.ClientAuthorizationOff
@@ -441,7 +443,7 @@ func (s *Server) serveWebSocket(c *conn, req *Request) {
 			refuse(reject(CodeRateLimited, nil, "user %q already has %d sessions on this node, the maximum", sub, s.cfg.MaxSessionsPerSubject), claims)
 			return
 		}
-		defer s.releaseSubject(sub)
+		held.add(func() { s.releaseSubject(sub) })
 	}
 	dstart := time.Now()
 	upstream, rej := s.connectDestination(c, target, claims)
@@ -452,25 +454,12 @@ func (s *Server) serveWebSocket(c *conn, req *Request) {
 	s.metrics.dial.Observe(time.Since(dstart).Seconds())
 
 	// Register the session, so that Drain and Close see it.
-	ctx, cancel := context.WithCancelCause(s.ctx)
-	defer cancel(nil)
-	st := &sessionState{stop: cancel}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	st := &sessionState{}
+	if !s.addSession(st, c) {
 		upstream.Close()
 		return
 	}
-	s.sessions[st] = struct{}{}
-	delete(s.conns, c.raw)
-	c.tracked = false
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, st)
-		s.mu.Unlock()
-		s.notifyIdle()
-	}()
+	held.add(func() { s.removeSession(st) })
 
 	if firstMsg {
 		// a client that sent its token in the first message learns that it is through
@@ -480,7 +469,7 @@ func (s *Server) serveWebSocket(c *conn, req *Request) {
 			return
 		}
 	}
-	s.relayWebSocket(ctx, ws, c, upstream, wsSessionInfo{id: id, sub: sub, claims: claims, dst: target})
+	s.relayWebSocket(st, ws, c, upstream, wsSessionInfo{id: id, sub: sub, claims: claims, dst: target}, held.take())
 }
 
 type wsSessionInfo struct {
@@ -488,9 +477,11 @@ type wsSessionInfo struct {
 	claims       *token.Claims
 }
 
-// relayWebSocket relays between the upgraded client and the host and
-// writes the audit events, as serveConnect does for CONNECT.
-func (s *Server) relayWebSocket(ctx context.Context, ws *websocket.Conn, c *conn, upstream net.Conn, info wsSessionInfo) {
+// relayWebSocket starts the relay between the upgraded client and the host
+// and writes the audit events, as serveConnect does for CONNECT. The relay
+// owns the connections from here, and calls release when it ends; the
+// handler's goroutine returns at once.
+func (s *Server) relayWebSocket(st *sessionState, ws *websocket.Conn, c *conn, upstream net.Conn, info wsSessionInfo, release func()) {
 	proto, jti := token.ProtoTCP, ""
 	if info.claims != nil {
 		proto, jti = info.claims.Proto, info.claims.ID
@@ -502,9 +493,21 @@ func (s *Server) relayWebSocket(ctx context.Context, ws *websocket.Conn, c *conn
 		Str("upstream", upstream.RemoteAddr().String()).Msg("session started")
 
 	wc := newWSConn(ws, c.raw, s.cfg.WebSocketPingInterval, s.cfg.WebSocketMaxMessage)
-	res := relay.Run(ctx, relay.Side{Conn: wc}, relay.Side{Conn: upstream},
-		relay.Config{IdleTimeout: s.cfg.IdleTimeout, MaxDuration: s.cfg.MaxSessionDuration})
+	c.relaying = true // wc.finish closes the client's connection
+	s.wg.Add(1)       // the handler still holds its own count: Close cannot be past Wait
+	rs := relay.Start(context.Background(), relay.Side{Conn: wc}, relay.Side{Conn: upstream},
+		relay.Config{IdleTimeout: s.cfg.IdleTimeout, MaxDuration: s.cfg.MaxSessionDuration},
+		func(res relay.Result) {
+			defer s.wg.Done()
+			s.wsSessionEnded(wc, c, info, proto, jti, res)
+			release()
+		})
+	st.running(rs.Cancel)
+}
 
+// wsSessionEnded closes the WebSocket with the code for the end reason
+// and writes the session_end event.
+func (s *Server) wsSessionEnded(wc *wsConn, c *conn, info wsSessionInfo, proto, jti string, res relay.Result) {
 	reason := string(res.Reason)
 	if res.Reason == relay.ReasonClientError && wc.clientClosed() {
 		reason = string(relay.ReasonClosed) // the client's close frame is its normal end
@@ -730,24 +733,26 @@ type wsConn struct {
 	writers     int  // writes (data or ping) in progress
 	broken      bool // tcp was closed under a stuck write: no close frame can follow
 	hardClose   *time.Timer
+	pinger      *time.Timer // the next keepalive ping; nil without pings
 	peerClosed  bool // the client sent its close frame
 	closeCode   int  // set when the client broke the protocol
 	closeText   string
 
-	done chan struct{}
-	wg   sync.WaitGroup
+	wg sync.WaitGroup // a keepalive ping being sent
 }
 
 var longAgo = time.Unix(1, 0)
 
 func newWSConn(ws *websocket.Conn, tcp net.Conn, ping time.Duration, maxMessage int64) *wsConn {
-	w := &wsConn{ws: ws, raw: ws.NetConn(), tcp: tcp, ping: ping, done: make(chan struct{})}
+	w := &wsConn{ws: ws, raw: ws.NetConn(), tcp: tcp, ping: ping}
 	ws.SetReadLimit(maxMessage)
 	ws.SetPongHandler(func(string) error { w.extendRead(); return nil })
 	w.extendRead()
 	if ping > 0 {
-		w.wg.Add(1)
-		go w.keepalive()
+		// A timer, not a goroutine: an idle session holds no stack for it.
+		w.mu.Lock()
+		w.pinger = time.AfterFunc(ping, w.keepalive)
+		w.mu.Unlock()
 	}
 	return w
 }
@@ -761,26 +766,30 @@ func (w *wsConn) extendRead() {
 	w.raw.SetReadDeadline(time.Now().Add(2 * w.ping))
 }
 
+// keepalive sends a ping and arms the next one, until Close or CloseWrite,
+// or a write error other than a timeout. finish waits for a ping being
+// sent (wg): Add happens under mu, before Close sets interrupted.
 func (w *wsConn) keepalive() {
-	defer w.wg.Done()
-	t := time.NewTicker(w.ping)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.done:
-			return
-		case <-t.C:
-		}
-		if !w.beginWrite() {
-			return
-		}
-		err := w.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout))
-		w.endWrite()
-		var ne net.Error
-		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
-			return
-		}
+	w.mu.Lock()
+	if w.interrupted || w.closing {
+		w.mu.Unlock()
+		return
 	}
+	w.writers++
+	w.wg.Add(1)
+	w.mu.Unlock()
+	defer w.wg.Done()
+	err := w.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout))
+	w.endWrite()
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		return
+	}
+	w.mu.Lock()
+	if !w.interrupted && !w.closing {
+		w.pinger.Reset(w.ping)
+	}
+	w.mu.Unlock()
 }
 
 func (w *wsConn) beginWrite() bool {
@@ -895,7 +904,9 @@ func (w *wsConn) Close() error {
 		return nil
 	}
 	w.interrupted = true
-	close(w.done)
+	if w.pinger != nil {
+		w.pinger.Stop()
+	}
 	w.raw.SetReadDeadline(longAgo)
 	if w.writers > 0 {
 		w.hardClose = time.AfterFunc(wsControlTimeout, func() {
