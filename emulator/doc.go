@@ -63,7 +63,10 @@
 // Refusals of the proxy are *ProxyError values carrying the Termgate-Error
 // code, the proxy's reason and a hint saying what to do; errors.Is matches a
 // sentinel per code (ErrTokenExpired, ErrDestinationDenied, ...). Errors of
-// the management API are *APIError.
+// the management API are *APIError. Once a tunnel runs, its end tells who
+// ended it: io.EOF when the host (or the proxy, e.g. at its idle timeout)
+// closed it cleanly, ErrProxyLost when the connection to the proxy just
+// stopped (the node died, or the network failed).
 //
 // Specifications: RFC 9110 §9.3.6 (CONNECT), RFC 8446 and RFC 5705 (TLS 1.3,
 // exported keying material), RFC 7638 (JWK thumbprint), RFC 854/1091/1073
