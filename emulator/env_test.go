@@ -397,11 +397,18 @@ func (p *fakeProxy) track(c net.Conn, add bool) {
 func (p *fakeProxy) Kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Clients' connections first, with no closing alert (the process is
+	// gone); a host connection closed before would let its relay end the
+	// tunnel cleanly.
 	for c := range p.conns {
 		if tc, ok := c.(*tls.Conn); ok {
-			c = tc.NetConn() // no closing alert: the process is gone
+			tc.NetConn().Close()
 		}
-		c.Close()
+	}
+	for c := range p.conns {
+		if _, ok := c.(*tls.Conn); !ok {
+			c.Close()
+		}
 	}
 }
 
