@@ -14,9 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/termgate/termgate/internal/tlsend"
 	"github.com/termgate/termgate/pki"
 	"github.com/termgate/termgate/token"
 )
@@ -90,24 +90,7 @@ type Conn struct {
 	rmu     sync.Mutex
 	pending []byte // bytes read with the response head, returned first
 
-	raw *eofConn // under tc
-}
-
-// eofConn notes that the connection under TLS reached its end. TLS reports
-// io.EOF both after the peer's closing alert and, at a record boundary,
-// when the connection just ends; only in the second case has the
-// connection under it read its end.
-type eofConn struct {
-	net.Conn
-	eof atomic.Bool
-}
-
-func (c *eofConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if err == io.EOF {
-		c.eof.Store(true)
-	}
-	return n, err
+	raw *tlsend.Conn // under tc
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -123,7 +106,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	c.rmu.Unlock()
 	n, err := c.tc.Read(p)
-	if err == io.EOF && c.raw.eof.Load() {
+	if c.raw.Abrupt(err) {
 		err = ErrProxyLost
 	}
 	return n, err
@@ -272,7 +255,7 @@ func handshake(ctx context.Context, raw net.Conn, serverName string, opts DialOp
 	defer stop()
 
 	cfg := pki.ClientTLSConfig(opts.Trust, serverName, !opts.InsecureSkipServerIdentity)
-	ec := &eofConn{Conn: raw}
+	ec := tlsend.New(raw)
 	tc := tls.Client(ec, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("TLS handshake with proxy %s: %w", opts.ProxyAddr, ctxErr(ctx, pki.ExplainTLSError(err, serverName)))

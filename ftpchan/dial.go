@@ -16,6 +16,7 @@ import (
 
 	"github.com/termgate/termgate/emulator"
 	"github.com/termgate/termgate/internal/relay"
+	"github.com/termgate/termgate/internal/tlsend"
 	"github.com/termgate/termgate/pki"
 	"github.com/termgate/termgate/token"
 )
@@ -24,6 +25,7 @@ import (
 // *net.TCPAddr, as github.com/jlaffaye/ftp requires.
 type tunnelConn struct {
 	*tls.Conn
+	raw           *tlsend.Conn // under the TLS connection
 	local, remote *net.TCPAddr
 
 	mu      sync.Mutex
@@ -39,7 +41,13 @@ func (c *tunnelConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	c.mu.Unlock()
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if c.raw.Abrupt(err) {
+		// Not the end of the data: the node carrying the channel stopped
+		// (a download must not pass for complete).
+		err = emulator.ErrProxyLost
+	}
+	return n, err
 }
 
 // Write sends a large p in as few system calls as TLS records allow.
@@ -87,7 +95,8 @@ func channelHandshake(ctx context.Context, raw net.Conn, opts emulator.DialOptio
 	if serverName == "" {
 		serverName = pki.HostOf(opts.ProxyAddr)
 	}
-	tc := tls.Client(relay.NewBatchConn(raw), pki.ClientTLSConfig(opts.Trust, serverName, !opts.InsecureSkipServerIdentity))
+	end := tlsend.New(raw)
+	tc := tls.Client(relay.NewBatchConn(end), pki.ClientTLSConfig(opts.Trust, serverName, !opts.InsecureSkipServerIdentity))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("%s channel: TLS handshake with proxy %s: %w", kind, opts.ProxyAddr, pki.ExplainTLSError(err, serverName))
 	}
@@ -135,7 +144,7 @@ func channelHandshake(ctx context.Context, raw net.Conn, opts emulator.DialOptio
 		return nil, &emulator.ProxyError{Status: status, Code: strings.TrimSpace(hdr.Get(emulator.HeaderError)),
 			Reason: clip(strings.TrimSpace(reason)), Target: target, Proxy: opts.ProxyAddr}
 	}
-	c := &tunnelConn{Conn: tc, local: tcpAddr(raw.LocalAddr()), remote: tcpAddr(raw.RemoteAddr())}
+	c := &tunnelConn{Conn: tc, raw: end, local: tcpAddr(raw.LocalAddr()), remote: tcpAddr(raw.RemoteAddr())}
 	if n := br.Buffered(); n > 0 {
 		p, _ := br.Peek(n)
 		c.pending = bytes.Clone(p)

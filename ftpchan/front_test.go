@@ -57,6 +57,10 @@ type frontOptions struct {
 	hostTLS      *tls.Config
 	jkt          string
 	bind         string // default 127.0.0.1:0
+	// cutData, when set, makes the front die on every data channel after
+	// that many bytes to the client: it drops the TCP connection without
+	// TLS's closing alert, as a crashed node would.
+	cutData int
 }
 
 // front is one "proxy node": a TLS listener feeding a Gateway.
@@ -140,7 +144,11 @@ func (f *front) serve(c *tls.Conn) {
 	target := req.Host
 	if kind := req.Header.Get("Termgate-Channel"); kind != "" {
 		ekm, _ := token.Exporter(c.ConnectionState())
-		f.gw.HandleChannel(f.ctx, &bufConn{Conn: c, r: br}, ChannelRequest{
+		var client net.Conn = &bufConn{Conn: c, r: br}
+		if f.opts.cutData > 0 && ChannelKind(kind) == ChannelData {
+			client = &cutConn{bufConn: client.(*bufConn), left: f.opts.cutData}
+		}
+		f.gw.HandleChannel(f.ctx, client, ChannelRequest{
 			Kind: ChannelKind(kind), Ticket: req.Header.Get("Termgate-Ticket"), Target: target,
 			Proof: req.Header.Get("Termgate-Proof"), ProofKey: req.Header.Get("Termgate-Proof-Key"),
 			Exporter: ekm, ClientAddr: c.RemoteAddr().String(),
@@ -172,6 +180,28 @@ type bufConn struct {
 }
 
 func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// cutConn passes left bytes to the client, then drops the TCP connection
+// under TLS.
+type cutConn struct {
+	*bufConn
+	mu   sync.Mutex
+	left int
+}
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(p) < c.left {
+		n, err := c.bufConn.Write(p)
+		c.left -= n
+		return n, err
+	}
+	n, _ := c.bufConn.Write(p[:c.left])
+	c.left = 0
+	c.NetConn().Close()
+	return n, net.ErrClosed
+}
 
 func newTestID() string {
 	var b [9]byte

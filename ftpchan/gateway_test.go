@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -158,5 +159,33 @@ func TestVsftpdTransfersThroughGateway(t *testing.T) {
 			t.Fatalf("got %d data-ready notifications, want at least 40 (one per transfer)", n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDownloadCutByNodeFailure: when the node carrying a data channel dies
+// mid-download, the download fails with ErrProxyLost, even if the server
+// had handed over the whole file and reports success: a short file never
+// passes for complete.
+func TestDownloadCutByNodeFailure(t *testing.T) {
+	v := startVsftpd(t, vsftpdOptions{})
+	f := newFront(t, Config{}, frontOptions{cutData: 64 << 10}, identity)
+	c := dialClient(t, dialOpts(t, v.addr, f.addr()), ClientConfig{})
+	data := randomBytes(rand.New(rand.NewPCG(3, 4)), 1<<20)
+	if err := c.Stor("whole.bin", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Retr("whole.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if len(got) >= len(data) {
+		t.Fatalf("the front passed %d bytes, more than it should have", len(got))
+	}
+	if !errors.Is(err, emulator.ErrProxyLost) {
+		t.Errorf("cut download: %d of %d bytes, err = %v; want ErrProxyLost", len(got), len(data), err)
 	}
 }
