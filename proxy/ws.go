@@ -734,8 +734,8 @@ type wsConn struct {
 	broken      bool // tcp was closed under a stuck write: no close frame can follow
 	hardClose   *time.Timer
 	pinger      *time.Timer // the next keepalive ping; nil without pings
-	peerClosed  bool // the client sent its close frame
-	closeCode   int  // set when the client broke the protocol
+	peerClosed  bool        // the client sent its close frame
+	closeCode   int         // set when the client broke the protocol
 	closeText   string
 
 	wg sync.WaitGroup // a keepalive ping being sent
