@@ -240,7 +240,10 @@ func (ch *Channel) Serve(ctx context.Context, client net.Conn) error {
 		}
 		server = tc
 	}
-	res := relay.Run(ctx, relay.Side{Conn: client}, relay.Side{Conn: server}, relay.Config{IdleTimeout: ch.g.cfg.IdleTimeout})
+	// A failure on one side reaches the other as one: a server must not
+	// store a cut upload as complete, nor a client take a cut download.
+	res := relay.Run(ctx, relay.Side{Conn: client}, relay.Side{Conn: server},
+		relay.Config{IdleTimeout: ch.g.cfg.IdleTimeout, ResetOnError: true})
 	ch.g.metrics.DataBytes(res.BytesIn, res.BytesOut)
 	ch.g.log.Debug().Str("event", "ftp_data_end").Str("session", ch.s.id).Int("port", ch.port).
 		Int64("bytes_in", res.BytesIn).Int64("bytes_out", res.BytesOut).Str("end_reason", string(res.Reason)).Msg("FTP data channel ended")

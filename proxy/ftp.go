@@ -17,6 +17,7 @@ import (
 
 	"github.com/termgate/termgate/ftpchan"
 	"github.com/termgate/termgate/internal/relay"
+	"github.com/termgate/termgate/internal/tlsend"
 	"github.com/termgate/termgate/token"
 )
 
@@ -220,6 +221,10 @@ func (s *Server) serveChannel(c *conn, req *Request) {
 			creq.Exporter = ekm
 		}
 	}
+	// A channel that ends without TLS's closing alert was cut (the client
+	// died, or the network failed): the relay must pass that on as a
+	// failure, or the FTP server would store a cut upload as complete.
+	tlsend.Arm(c.tls)
 	client := &bufferedConn{Conn: c.tls, r: c.br}
 	c.br = nil
 	s.channelDone(c.client, s.ftp.HandleChannel(ctx, client, creq))
@@ -277,6 +282,9 @@ func (b *bufferedConn) Read(p []byte) (int, error) {
 	return b.r.Read(p)
 }
 
+// Abort resets the connection (relay.Abort).
+func (b *bufferedConn) Abort() error { return relay.Abort(b.Conn) }
+
 // CloseWrite half-closes the connection if it can.
 func (b *bufferedConn) CloseWrite() error {
 	if cw, ok := b.Conn.(interface{ CloseWrite() error }); ok {
@@ -316,7 +324,7 @@ func (f *ftpForwarder) Forward(ctx context.Context, node string, client net.Conn
 	s.metrics.ftpForwards.WithLabelValues(node, "ok").Inc()
 	s.log.Info().Str("event", "ftp_channel_forwarded").Str("owner", node).Str("session", session).
 		Str("kind", string(req.Kind)).Str("client", req.ClientAddr).Msg("FTP channel forwarded to the session's owner node")
-	res := relay.Run(ctx, relay.Side{Conn: client}, relay.Side{Conn: peer}, relay.Config{IdleTimeout: s.cfg.IdleTimeout})
+	res := relay.Run(ctx, relay.Side{Conn: client}, relay.Side{Conn: peer}, relay.Config{IdleTimeout: s.cfg.IdleTimeout, ResetOnError: true})
 	s.log.Debug().Str("event", "ftp_forward_end").Str("owner", node).Str("session", session).
 		Int64("bytes_in", res.BytesIn).Int64("bytes_out", res.BytesOut).Str("end_reason", string(res.Reason)).
 		Msg("forwarded FTP channel ended")
@@ -352,6 +360,7 @@ func (f *ftpForwarder) open(ctx context.Context, p *peerClient, req ftpchan.Chan
 		return nil, fmt.Errorf("owner answered %q", clip(resp))
 	}
 	c.SetDeadline(time.Time{})
+	tlsend.Arm(c) // the owner's end of the channel must not pass for a clean one
 	return &bufferedConn{Conn: c, r: br}, nil
 }
 
@@ -395,6 +404,7 @@ func (s *Server) serveForward(ctx context.Context, tc *tls.Conn, br *bufio.Reade
 		return
 	}
 	tc.SetDeadline(time.Time{})
+	tlsend.Arm(tc) // a cut in the forwarding node's link reaches the FTP server as a failure
 	s.metrics.ftpReceived.Inc()
 	s.log.Debug().Str("event", "ftp_channel_received").Str("peer", clip(peer)).Str("kind", string(req.Kind)).
 		Str("client", req.ClientAddr).Msg("FTP channel forwarded by a peer node")

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/termgate/termgate/internal/relay"
+	"github.com/termgate/termgate/internal/tlsend"
 	"github.com/termgate/termgate/token"
 )
 
@@ -165,7 +166,7 @@ func (p *peerClient) dialConn(ctx context.Context) (*tls.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(relay.NewBatchConn(raw), p.tlsConf())
+	tc := tls.Client(relay.NewBatchConn(tlsend.New(raw)), p.tlsConf())
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, err

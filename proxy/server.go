@@ -25,6 +25,7 @@ import (
 	"github.com/termgate/termgate/ftpchan"
 	"github.com/termgate/termgate/internal/obs"
 	"github.com/termgate/termgate/internal/relay"
+	"github.com/termgate/termgate/internal/tlsend"
 	"github.com/termgate/termgate/pki"
 	"github.com/termgate/termgate/token"
 )
@@ -640,7 +641,8 @@ func (s *Server) handle(raw net.Conn) {
 		}
 		return
 	}
-	tc := tls.Server(relay.NewBatchConn(front), s.tlsConf)
+	// tlsend tells an FTP data channel's cut from its end (serveChannel).
+	tc := tls.Server(relay.NewBatchConn(tlsend.New(front)), s.tlsConf)
 	c.tls = tc
 	// The deadline bounds the handshake, and Close closes tracked
 	// connections: no context (whose watcher would be a goroutine per
@@ -959,5 +961,5 @@ func (l batchListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return relay.NewBatchConn(c), nil
+	return relay.NewBatchConn(tlsend.New(c)), nil
 }

@@ -85,6 +85,11 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxDuration ends the session this long after it started. Zero means no limit.
 	MaxDuration time.Duration
+	// ResetOnError passes a failure on: when one side fails, the other is
+	// aborted (Abort) instead of closed, so that its peer sees a failed
+	// connection rather than an end of stream (an FTP server must not
+	// store a cut upload as complete).
+	ResetOnError bool
 }
 
 // Side is one end of a relay.
@@ -148,7 +153,7 @@ func Start(ctx context.Context, client, host Side, cfg Config, done func(Result)
 	if idle == 0 {
 		idle = DefaultIdleTimeout
 	}
-	s := &Session{idle: idle, start: time.Now(), client: client.Conn, host: host.Conn, done: done}
+	s := &Session{idle: idle, start: time.Now(), client: client.Conn, host: host.Conn, done: done, resetOnError: cfg.ResetOnError}
 	s.last.Store(s.start.UnixNano())
 	s.running.Store(2)
 	s.dirs[0] = dir{session: s, dst: host.Conn, src: client, srcReason: ReasonClientError, dstReason: ReasonHostError, count: &s.in}
@@ -209,6 +214,7 @@ type Session struct {
 	in, out atomic.Int64
 
 	client, host net.Conn
+	resetOnError bool
 	dirs         [2]dir
 	done         func(Result)
 	stopCtx      func() bool
@@ -231,6 +237,14 @@ func (s *Session) touch() { s.last.Store(time.Now().UnixNano()) }
 func (s *Session) end(r Reason, err error) {
 	s.endOnce.Do(func() {
 		s.reason, s.endErr = r, err
+		if s.resetOnError {
+			switch r {
+			case ReasonClientError:
+				Abort(s.host)
+			case ReasonHostError:
+				Abort(s.client)
+			}
+		}
 		s.client.Close()
 		s.host.Close()
 		for i := range s.dirs {
@@ -609,6 +623,35 @@ func (s *Session) copyBuffered(dst net.Conn, r io.Reader, count *atomic.Int64) (
 			return true, rerr
 		}
 	}
+}
+
+// Abort closes c at once with a TCP reset: no TLS closing alert and no
+// FIN, so that its peer sees a failed connection, not an end of stream. It
+// finds the TCP connection under *tls.Conn, BatchConn and other layers
+// with a NetConn method; a layer with an Abort method aborts itself. Other
+// connections are just closed.
+func Abort(c net.Conn) error {
+	for depth := 0; depth < 8 && c != nil; depth++ {
+		switch v := c.(type) {
+		case interface{ Abort() error }:
+			return v.Abort()
+		case *net.TCPConn:
+			v.SetLinger(0)
+			return v.Close()
+		case *BatchConn:
+			c = v.Conn
+		case *tls.Conn:
+			c = v.NetConn()
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return c.Close()
+		}
+	}
+	if c == nil {
+		return nil
+	}
+	return c.Close()
 }
 
 // closeWrite half-closes c if it can (TCP, TLS, or anything with CloseWrite).

@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,6 +56,9 @@ func tcpPair(t testing.TB) (a, b *net.TCPConn) {
 type plainConn struct{ net.Conn }
 
 func (p plainConn) CloseWrite() error { return p.Conn.(*net.TCPConn).CloseWrite() }
+
+// Abort lets the relay reset the connection it hides.
+func (p plainConn) Abort() error { return Abort(p.Conn) }
 
 type rig struct {
 	clientEnd net.Conn       // the far end the test drives as the client: TCP, or TLS in mode waiting
@@ -471,3 +475,32 @@ func BenchmarkRelaySplice(b *testing.B)   { benchRelay(b, modeSplice) }
 func BenchmarkRelayBuffered(b *testing.B) { benchRelay(b, modeBuffered) }
 func BenchmarkRelayTLSUp(b *testing.B)    { benchRelay(b, modeWaiting) }
 func BenchmarkRelayTLSDown(b *testing.B)  { benchRelayDown(b, modeWaiting) }
+
+// TestResetOnError: with ResetOnError a client that fails (here: resets
+// its connection) makes the relay reset the host's connection, so that
+// the host reads an error, not an end of stream; without it the host
+// reads io.EOF.
+func TestResetOnError(t *testing.T) {
+	for _, mode := range modes {
+		for _, reset := range []bool{false, true} {
+			r := startRelay(t, context.Background(), Config{ResetOnError: reset}, mode, nil)
+			tcp := r.clientEnd
+			if r.rec != nil {
+				tcp = r.rec.Conn
+			}
+			tcp.(*net.TCPConn).SetLinger(0)
+			tcp.Close()
+			res := r.wait(t)
+			r.hostEnd.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err := r.hostEnd.Read(make([]byte, 1))
+			switch {
+			case res.Reason != ReasonClientError:
+				t.Errorf("%s, reset %v: reason = %s, want %s", mode, reset, res.Reason, ReasonClientError)
+			case reset && !errors.Is(err, syscall.ECONNRESET):
+				t.Errorf("%s: the host read %v, want a reset", mode, err)
+			case !reset && err != io.EOF:
+				t.Errorf("%s, without ResetOnError: the host read %v, want io.EOF", mode, err)
+			}
+		}
+	}
+}

@@ -96,3 +96,26 @@ func TestAbruptEnd(t *testing.T) {
 		t.Error("Abrupt is true for an error other than io.EOF")
 	}
 }
+
+// TestArmed: armed, the TLS connection reports an abrupt end as ErrAbrupt,
+// and a clean end still as io.EOF.
+func TestArmed(t *testing.T) {
+	client, raw, server := pair(t)
+	if !tlsend.Arm(client) {
+		t.Fatal("Arm found no Conn under the TLS connection")
+	}
+	server.Write([]byte("data"))
+	server.NetConn().Close()
+	b, err := io.ReadAll(client)
+	if string(b) != "data" || !errors.Is(err, tlsend.ErrAbrupt) || !errors.Is(err, io.ErrUnexpectedEOF) || !raw.Abrupt(err) {
+		t.Errorf("abrupt end: read %q, %v; want the data and ErrAbrupt", b, err)
+	}
+
+	client, _, server = pair(t)
+	tlsend.Arm(client)
+	server.Write([]byte("data"))
+	server.Close()
+	if b, err := io.ReadAll(client); string(b) != "data" || err != nil {
+		t.Errorf("clean end, armed: read %q, %v; want the data and io.EOF", b, err)
+	}
+}
