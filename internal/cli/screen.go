@@ -400,7 +400,7 @@ func errorCode(ctx context.Context, err error) string {
 		return "timeout"
 	case errors.Is(err, emulator.ErrUnknownKey), errors.Is(err, emulator.ErrNotTN3270), errors.Is(err, emulator.ErrNotVT):
 		return "bad_command"
-	case errors.Is(err, io.EOF), errors.Is(err, emulator.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, emulator.ErrClosed), errors.Is(err, emulator.ErrProxyLost):
 		return "disconnected"
 	}
 	return "failed"

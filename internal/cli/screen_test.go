@@ -451,3 +451,18 @@ func TestScreenDemoEndToEnd(t *testing.T) {
 		t.Errorf("connect to a 3270 session: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestErrorCodeDisconnected: the host's end, a closed session and a lost
+// proxy node all answer "disconnected".
+func TestErrorCodeDisconnected(t *testing.T) {
+	ctx := context.Background()
+	for _, err := range []error{
+		fmt.Errorf("wait: the host closed the connection: %w", io.EOF),
+		fmt.Errorf("send: %w", emulator.ErrClosed),
+		fmt.Errorf("wait: %w", emulator.ErrProxyLost),
+	} {
+		if got := errorCode(ctx, err); got != "disconnected" {
+			t.Errorf("errorCode(%v) = %s, want disconnected", err, got)
+		}
+	}
+}
