@@ -568,8 +568,9 @@ func (s *Session) changed(lk *link) <-chan struct{} {
 func (s *Session) Done() <-chan struct{} { return s.current().done }
 
 // Err returns why the current connection ended: nil while it is up,
-// ErrClosed after Close, an error wrapping io.EOF if the host closed it, or
-// the error that broke it.
+// ErrClosed after Close, an error wrapping io.EOF if the host closed it,
+// ErrProxyLost if the connection to the proxy just stopped, or the error
+// that broke it.
 func (s *Session) Err() error { return s.current().errIfDone() }
 
 // WaitForText waits until text appears on the screen (a row, or across
