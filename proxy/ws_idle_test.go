@@ -54,7 +54,7 @@ func TestWebSocketIdleGoroutines(t *testing.T) {
 	// The difference between two counts leaves out what the node runs
 	// anyway (listeners, the relay's poller).
 	open(first)
-	base := settled(0)
+	base := settled(0) // the full second: bursts that outlive the echo end meanwhile
 	open(more)
 	per := float64(settled(base+more)-base) / more
 	t.Logf("%.2f goroutines per idle /ws session", per)

@@ -358,22 +358,31 @@ func (d *dir) outcome(readErr bool, err error) Reason {
 // over it), so it may hold decoded input that the socket does not show.
 func socketOf(c net.Conn) (sock syscall.RawConn, layered bool) {
 	for depth := 0; depth < 8 && c != nil; depth++ {
-		switch v := c.(type) {
-		case *net.TCPConn:
-			rc, err := v.SyscallConn()
+		if t, ok := c.(*net.TCPConn); ok {
+			rc, err := t.SyscallConn()
 			if err != nil {
 				return nil, false
 			}
 			return rc, layered
-		case *BatchConn:
-			c = v.Conn // reads go straight through
-		case *tls.Conn:
-			c, layered = v.NetConn(), true
-		case interface{ NetConn() net.Conn }:
-			c, layered = v.NetConn(), true
-		default:
-			return nil, false
 		}
+		next, l := beneath(c)
+		c, layered = next, layered || l
+	}
+	return nil, false
+}
+
+// beneath returns the connection under c (nil if none is known): under a
+// BatchConn, whose reads go straight through, or under a *tls.Conn or a
+// wrapper with a NetConn method, which are layered: they may hold input
+// that the connection under them no longer shows.
+func beneath(c net.Conn) (next net.Conn, layered bool) {
+	switch v := c.(type) {
+	case *BatchConn:
+		return v.Conn, false
+	case *tls.Conn:
+		return v.NetConn(), true
+	case interface{ NetConn() net.Conn }:
+		return v.NetConn(), true
 	}
 	return nil, false
 }
@@ -627,29 +636,22 @@ func (s *Session) copyBuffered(dst net.Conn, r io.Reader, count *atomic.Int64) (
 
 // Abort closes c at once with a TCP reset: no TLS closing alert and no
 // FIN, so that its peer sees a failed connection, not an end of stream. It
-// finds the TCP connection under *tls.Conn, BatchConn and other layers
-// with a NetConn method; a layer with an Abort method aborts itself. Other
-// connections are just closed.
+// finds the TCP connection as socketOf does; a layer with an Abort method
+// aborts itself. Other connections are just closed.
 func Abort(c net.Conn) error {
-	for depth := 0; depth < 8 && c != nil; depth++ {
+	for depth := 0; depth < 8; depth++ {
 		switch v := c.(type) {
 		case interface{ Abort() error }:
 			return v.Abort()
 		case *net.TCPConn:
 			v.SetLinger(0)
 			return v.Close()
-		case *BatchConn:
-			c = v.Conn
-		case *tls.Conn:
-			c = v.NetConn()
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return c.Close()
 		}
-	}
-	if c == nil {
-		return nil
+		next, _ := beneath(c)
+		if next == nil {
+			break
+		}
+		c = next
 	}
 	return c.Close()
 }
