@@ -78,7 +78,9 @@ func Start(t testing.TB, label string, env []string, name string, args ...string
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", label, err)
 	}
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -88,10 +90,12 @@ func Start(t testing.TB, label string, env []string, name string, args ...string
 			p.cond.Broadcast()
 			p.mu.Unlock()
 		}
+		io.Copy(io.Discard, pr) // past a line too long to scan: the process must not block on its output
 	}()
 	go func() {
 		err := cmd.Wait()
 		pw.Close()
+		<-scanned // every line is in p.lines before the process counts as exited
 		p.mu.Lock()
 		p.err = err
 		p.cond.Broadcast()
@@ -157,12 +161,13 @@ func (p *Proc) WaitLine(t testing.TB, substr string, d time.Duration) string {
 	timer := time.AfterFunc(d, func() { p.mu.Lock(); p.cond.Broadcast(); p.mu.Unlock() })
 	defer timer.Stop()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	seen := 0
 	for {
 		for ; seen < len(p.lines); seen++ {
 			if strings.Contains(p.lines[seen], substr) {
-				return p.lines[seen]
+				line := p.lines[seen]
+				p.mu.Unlock()
+				return line
 			}
 		}
 		if p.Exited() && seen == len(p.lines) {
@@ -178,15 +183,35 @@ func (p *Proc) WaitLine(t testing.TB, substr string, d time.Duration) string {
 }
 
 // FreePort returns a TCP port that is free on ip right now.
+//
+// The kernel may hand the same port out again once its listener is closed,
+// so FreePort never returns a port it returned before in this process:
+// two addresses of one node (listen and ops, say) must not collide.
 func FreePort(t testing.TB, ip string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("free port on %s: %v", ip, err)
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatalf("free port on %s: %v", ip, err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		key := net.JoinHostPort(ip, fmt.Sprint(port))
+		if !given[key] {
+			given[key] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no fresh free port on %s", ip)
+	return 0
 }
+
+var (
+	givenMu sync.Mutex
+	given   = map[string]bool{} // "ip:port" that FreePort returned
+)
 
 // FreeAddr returns "ip:port" with a free port.
 func FreeAddr(t testing.TB, ip string) string {
